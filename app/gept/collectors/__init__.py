@@ -1,0 +1,1 @@
+"""Collectors: fetch market data into PostgreSQL."""

@@ -1,0 +1,60 @@
+"""`gept db migrate|status`."""
+
+from __future__ import annotations
+
+import typer
+
+from gept.core.output import emit
+
+app = typer.Typer(help="Database: migrations and status.", no_args_is_help=True)
+
+
+@app.command("migrate")
+def migrate_cmd(
+    dsn: str | None = typer.Option(None, help="Connection string (default GEPT_DATABASE_URL)."),
+    token: str | None = typer.Option(None, envvar="GEPT_COORDINATION_TOKEN",
+                                     help="Coordination token for danger-zone migrations."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be applied."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Apply pending migrations in order, verifying checksums of applied ones.
+
+    Example:
+        $ GEPT_DATABASE_URL=postgresql://osrs_user@localhost/osrs_data gept db migrate
+    """
+    from gept.db.connect import connect
+    from gept.db.migrate import migrate
+
+    with connect(dsn, attempts=3) as conn:
+        before_pending = None
+        result = migrate(conn, token=token, dry_run=dry_run)
+        before_pending = result.pending if dry_run else None
+    data = result.to_dict()
+    if dry_run:
+        data["would_apply"] = before_pending
+    emit(data, as_json, human=(
+        f"would apply: {', '.join(before_pending or []) or 'nothing'}" if dry_run else
+        f"schema at {result.current:04d} (latest {result.latest:04d}); "
+        f"{len(result.applied)} applied, {len(result.pending)} pending"))
+
+
+@app.command("status")
+def status_cmd(
+    dsn: str | None = typer.Option(None, help="Connection string (default GEPT_DATABASE_URL)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show applied and pending migrations; exit 1 when any are pending.
+
+    Example:
+        $ gept db status --json
+    """
+    from gept.db.connect import connect
+    from gept.db.migrate import status
+
+    with connect(dsn) as conn:
+        result = status(conn)
+    emit(result.to_dict(), as_json, human=(
+        f"schema at {result.current:04d} (latest {result.latest:04d}); pending: "
+        f"{', '.join(result.pending) or 'none'}"))
+    if result.pending:
+        raise typer.Exit(1)

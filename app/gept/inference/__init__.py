@@ -1,0 +1,1 @@
+"""Run inference and write a predictions batch."""

@@ -1,0 +1,1 @@
+"""The lab: a two-host copy of production on this machine."""

@@ -1,0 +1,1 @@
+"""Market: the OSRS Wiki client and the simulator."""

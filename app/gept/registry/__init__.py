@@ -1,0 +1,1 @@
+"""Model registry: list, promote, roll back."""

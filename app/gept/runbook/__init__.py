@@ -1,0 +1,1 @@
+"""Executable YAML runbooks through Fabric."""

@@ -1,0 +1,60 @@
+"""Session fixtures: a real PostgreSQL server, fresh migrated databases per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from gept.core.config import get_settings
+from gept.db import partitions
+from gept.db.migrate import migrate
+from gept.testing.pgserver import PgServer
+
+_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets its own state dir and a valid User-Agent; settings are re-read."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("GEPT_STATE_DIR", str(state))
+    monkeypatch.setenv("GEPT_WIKI_USER_AGENT",
+                       os.environ.get("GEPT_WIKI_USER_AGENT", "gept-tests/0.1 (ops@example.org)"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL 15 for the whole session, with a migrated template database."""
+    server = PgServer.start()
+    dsn = server.create_database("gept_template")
+    with psycopg.connect(dsn) as conn:
+        migrate(conn)
+    partitions.forget_cache()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db_dsn(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh database with the full schema; also exported as GEPT_DATABASE_URL."""
+    partitions.forget_cache()
+    dsn = pg_server.create_database(f"t{os.getpid()}_{next(_counter)}", template="gept_template")
+    monkeypatch.setenv("GEPT_DATABASE_URL", dsn)
+    get_settings.cache_clear()
+    return dsn
+
+
+@pytest.fixture
+def empty_dsn(pg_server: PgServer) -> str:
+    """A fresh database with no schema at all."""
+    partitions.forget_cache()
+    return pg_server.create_database(f"e{os.getpid()}_{next(_counter)}")
