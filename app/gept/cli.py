@@ -81,27 +81,19 @@ _mount()
 
 
 def main() -> None:
-    """Console-script entry point: runs the CLI and maps errors to exit codes."""
+    """Console-script entry point: runs the CLI and maps errors to exit codes.
+
+    Usage errors exit 2 (click's own handling); ``GeptError`` exits with its code and,
+    under ``--json``, prints a JSON body on stdout for agents.
+    """
     as_json = "--json" in sys.argv
     try:
-        app(standalone_mode=False)
+        app()
     except GeptError as exc:
         emit_error(exc, as_json)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
+    except KeyboardInterrupt:
         sys.exit(ExitCode.FAILED)
-    except Exception as exc:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(ExitCode.INVALID)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
-    sys.exit(ExitCode.OK)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import stat
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,10 @@ COLLECTOR_INTERVALS: dict[str, int] = {
     "news": 1800,
     "players": 300,
 }
+
+# A contact is a URL, an e-mail address, or a handle such as "@name" / "Discord: name".
+_CONTACT = re.compile(r"(https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+|(^|\s|\()@\w+|contact|discord)",
+                      re.IGNORECASE)
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "changethis", "secret", "password", "placeholder",
@@ -136,7 +141,7 @@ class Settings(BaseSettings):
             ConfigError: when it is missing or does not name a contact.
         """
         ua = self.wiki_user_agent.strip()
-        if not ua or not any(c in ua for c in ("@", "http", "discord", "Discord")):
+        if not ua or _CONTACT.search(ua) is None:
             raise ConfigError(
                 "GEPT_WIKI_USER_AGENT must name the tool and a contact, e.g. "
                 "'gept-collector/0.1 (ops@example.org)'",
