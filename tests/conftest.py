@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+
 from gept.core.config import get_settings
 from gept.db import partitions
 from gept.db.migrate import migrate

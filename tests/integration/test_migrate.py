@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+
 from gept.core.errors import IntegrityError, NeedsCoordination
 from gept.db import migrate as migrate_mod
 from gept.db.migrate import Migration, load_migrations, migrate, status
