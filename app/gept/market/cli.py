@@ -2,6 +2,69 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from types import FrameType
+
 import typer
 
+from gept.core.errors import InvalidInput
+from gept.core.output import emit
+
 app = typer.Typer(help="Market: the OSRS Wiki client and the simulator.", no_args_is_help=True)
+
+log = logging.getLogger(__name__)
+
+
+@app.command("simulate")
+def simulate(
+    port: int = typer.Option(8765, "--port", help="Port to listen on (0: any free port)."),
+    items: int = typer.Option(4000, "--items", help="Number of synthetic items."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same market, byte for byte."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Bind address (loopback by default)."),
+    fault_rate: float = typer.Option(0.0, "--fault-rate",
+                                     help="Fraction of market requests that get a fault."),
+    fault_kinds: str = typer.Option("429,500,503,timeout,malformed", "--fault-kinds",
+                                    help="Comma-separated faults drawn by --fault-rate."),
+    now: str | None = typer.Option(None, "--now",
+                                   help="Freeze the clock at this Unix time or ISO time."),
+    as_json: bool = typer.Option(False, "--json", help="Print the listening line as JSON."),
+) -> None:
+    """Serve a synthetic OSRS Wiki prices API (same endpoints and shapes) until stopped.
+
+    Endpoints: /latest /5m /1h /mapping /timeseries /news.rss /players, also under
+    /api/v1/osrs. Faults per request with ?fault=503 or the header X-Sim-Fault; scripted
+    with POST /_sim/faults; the clock with POST /_sim/clock.
+
+    Example:
+        $ gept market simulate --port 8765 --items 4000 --seed 1
+        $ GEPT_WIKI_BASE_URL=http://127.0.0.1:8765 gept collect 5m --once
+    """
+    from gept.market.simulator import FaultPlan, SimClock, SimulatorServer, SyntheticMarket
+    from gept.market.simulator.server import parse_epoch
+
+    if not 0 <= port <= 65535:
+        raise InvalidInput("port must be within 0-65535", field="port")
+    plan = FaultPlan(seed=seed)
+    if fault_rate:
+        plan.set_rate(fault_rate, [k for k in fault_kinds.split(",") if k.strip()])
+    clock = SimClock()
+    if now is not None:
+        clock.set(parse_epoch(float(now) if now.replace(".", "", 1).isdigit() else now))
+    server = SimulatorServer(SyntheticMarket(items=items, seed=seed), host=host, port=port,
+                             faults=plan, clock=clock)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        # shutdown() waits for serve_forever to return, so it must not run in its thread.
+        threading.Thread(target=server.stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    info = {"status": "listening", "url": server.url, "port": server.port, "items": items,
+            "seed": seed, "fault_rate": fault_rate}
+    emit(info, as_json, f"market simulator listening on {server.url} "
+                        f"({items} items, seed {seed}, fault rate {fault_rate:g})")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("market simulator stopped")

@@ -1,0 +1,410 @@
+"""The simulator's HTTP server: the real API's endpoints over a ``SyntheticMarket``.
+
+Standard library only (``ThreadingHTTPServer``): one thread per connection is plenty for
+tests and the lab (dozens of concurrent requests), and it starts in-process in milliseconds.
+
+Market endpoints (also under the real prefix ``/api/v1/osrs``): ``/latest[?id=]``,
+``/5m[?timestamp=]``, ``/1h[?timestamp=]``, ``/mapping``, ``/timeseries?timestep=&id=``,
+``/news.rss`` and ``/players``. Control endpoints (never faulted):
+
+* ``GET|POST|DELETE /_sim/faults``: read, add to (``{"next": [...], "paths": [...]}`` or
+  ``{"rate": 0.1, "kinds": [...], "paths": [...]}``), or clear the fault plan;
+* ``GET|POST|DELETE /_sim/clock``: read, set (``{"now": <unix s or ISO>, "frozen": true}``
+  or ``{"advance": <s>}``), or reset "now";
+* ``GET|DELETE /_sim/stats``: requests served per path, or reset the counts.
+
+Example:
+    >>> with SimulatorServer(items=20, seed=1) as sim:   # port 0: any free port
+    ...     sim.clock.set(1767225600)
+    ...     sim.faults.push(["503"])
+    ...     url = sim.url                                 # http://127.0.0.1:<port>
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from gept.core.errors import GeptError, InvalidInput
+from gept.market.simulator import render
+from gept.market.simulator.faults import Fault, FaultPlan, SimClock
+from gept.market.simulator.market import SyntheticMarket
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1/osrs"
+MARKET_PATHS = frozenset({"/latest", "/5m", "/1h", "/mapping", "/timeseries", "/news.rss",
+                          "/players"})
+TIMESTEP_SECONDS = {"5m": 300, "1h": 3600, "6h": 21600, "24h": 86400}
+MAX_CONTROL_BODY = 64 * 1024
+SLOW_CHUNKS = 20
+
+
+class _Response:
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json",
+                 headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers or {}
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a fault sleeping in a handler never blocks shutdown
+    allow_reuse_address = True
+    request_queue_size = 128  # bursts of concurrent collectors and load tests
+    sim: SimulatorServer
+
+
+class SimulatorServer:
+    """The simulator, bound on construction (so ``port`` is known), served by ``start()``.
+
+    Args:
+        market: the market to serve; or give ``items`` and ``seed`` to build one.
+        host: bind address (loopback by default).
+        port: 0 picks a free port; read it back from ``port`` / ``url``.
+        faults: the fault plan (``self.faults``), e.g. with a rate preset from the CLI.
+        clock: the clock (``self.clock``); the real time until a test sets it.
+
+    Example:
+        >>> sim = SimulatorServer(items=10, seed=3).start()
+        >>> sim.port > 0
+        True
+        >>> sim.stop()
+    """
+
+    def __init__(self, market: SyntheticMarket | None = None, *, items: int = 100,
+                 seed: int = 0, host: str = "127.0.0.1", port: int = 0,
+                 faults: FaultPlan | None = None, clock: SimClock | None = None) -> None:
+        self.market = market or SyntheticMarket(items=items, seed=seed)
+        self.seed = self.market.seed
+        self.faults = faults or FaultPlan(seed=self.seed)
+        self.clock = clock or SimClock()
+        self.requests: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, int, bool], bytes] = OrderedDict()
+        self._mapping: dict[bool, bytes] = {}
+        self.stopping = threading.Event()
+        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd.sim = self
+        self._thread: threading.Thread | None = None
+        self._serving = False
+
+    @property
+    def host(self) -> str:
+        """The bound address."""
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with port 0)."""
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL to give ``WikiClient`` (``http://host:port``)."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SimulatorServer:
+        """Serve in a background daemon thread; returns self."""
+        if self._thread is None:
+            self._serving = True
+            self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                            kwargs={"poll_interval": 0.1},
+                                            name=f"gept-sim-{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until ``stop()`` is called from another thread."""
+        self._serving = True
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self.stopping.set()
+            self._httpd.server_close()
+
+    def stop(self) -> None:
+        """Stop serving, wake any handler held by a fault, and release the port.
+
+        Must not be called from the thread running ``serve_forever`` (it waits for it).
+        """
+        self.stopping.set()
+        if self._serving:
+            self._serving = False
+            self._httpd.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- what each endpoint answers -------------------------------------------------------
+
+    def count(self, path: str) -> None:
+        """Count one request to ``path``."""
+        with self._lock:
+            self.requests[path] = self.requests.get(path, 0) + 1
+
+    def _cached(self, key: tuple[str, int, bool], make: Any) -> bytes:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        body: bytes = make()
+        with self._lock:
+            self._cache[key] = body
+            while len(self._cache) > 64:
+                self._cache.popitem(last=False)
+        return body
+
+    def answer(self, path: str, query: dict[str, list[str]], wrong_types: bool) -> _Response:
+        """The normal (unfaulted) response to a market request."""
+        now = self.clock.now()
+        if path == "/mapping":
+            if wrong_types not in self._mapping:
+                self._mapping[wrong_types] = render.mapping_body(self.market.mapping(),
+                                                                 wrong_types)
+            return _Response(200, self._mapping[wrong_types])
+        if path in ("/5m", "/1h"):
+            step = 300 if path == "/5m" else 3600
+            latest_block = int(now) - int(now) % step - step
+            ts = _int_param(query, "timestamp", latest_block)
+            if ts % step:
+                raise InvalidInput(f"timestamp must be a multiple of {step}", field="timestamp")
+            if ts > latest_block:  # the block is not complete yet: the API has no data
+                return _Response(200, json.dumps({"data": {}, "timestamp": ts}).encode())
+            when = datetime.fromtimestamp(ts, UTC)
+            return _Response(200, self._cached(
+                (path, ts, wrong_types),
+                lambda: render.snapshot_body(self.market.block(when, step), wrong_types)))
+        if path == "/latest":
+            latest = self.market.latest(datetime.fromtimestamp(int(now), UTC))
+            if "id" in query:
+                wanted = _int_param(query, "id", 0)
+                latest = [r for r in latest if r.item_id == wanted]
+            return _Response(200, render.latest_body(latest, wrong_types))
+        if path == "/timeseries":
+            timestep = query.get("timestep", [""])[0]
+            if timestep not in TIMESTEP_SECONDS:
+                raise InvalidInput("timestep must be one of 5m, 1h, 6h, 24h", field="timestep")
+            if "id" not in query:
+                raise InvalidInput("id is required", field="id")
+            item_id = _int_param(query, "id", 0)
+            try:
+                self.market.index_of(item_id)
+            except InvalidInput:
+                return _Response(200, render.timeseries_body([], item_id))
+            rows = self.market.timeseries(item_id, TIMESTEP_SECONDS[timestep],
+                                          datetime.fromtimestamp(int(now), UTC))
+            return _Response(200, render.timeseries_body(rows, item_id, wrong_types))
+        if path == "/news.rss":
+            return _Response(200, render.news_rss(now, self.seed), "application/rss+xml")
+        if path == "/players":
+            return _Response(200, render.players_html(now, self.seed), "text/html; charset=utf-8")
+        return _Response(404, render.error_body(f"no endpoint {path}"))
+
+    def control(self, method: str, path: str, doc: dict[str, Any]) -> _Response:
+        """The ``/_sim/*`` endpoints."""
+        if path == "/_sim/faults":
+            if method == "DELETE":
+                self.faults.clear()
+            elif method == "POST":
+                if "next" in doc:
+                    next_faults = doc["next"]
+                    if not isinstance(next_faults, list):
+                        raise InvalidInput("'next' must be a list of faults", field="next")
+                    self.faults.push(next_faults, doc.get("paths"))
+                if "rate" in doc:
+                    self.faults.set_rate(float(doc["rate"]), doc.get("kinds") or [],
+                                         doc.get("paths"))
+            return _Response(200, json.dumps(self.faults.state()).encode())
+        if path == "/_sim/clock":
+            if method == "DELETE":
+                self.clock.reset()
+            elif method == "POST":
+                if "now" in doc:
+                    self.clock.set(parse_epoch(doc["now"]), bool(doc.get("frozen", True)))
+                if "advance" in doc:
+                    self.clock.advance(float(doc["advance"]))
+            return _Response(200, json.dumps(self.clock.state()).encode())
+        if path == "/_sim/stats":
+            with self._lock:
+                if method == "DELETE":
+                    self.requests.clear()
+                counts = dict(self.requests)
+            return _Response(200, json.dumps({"requests": counts,
+                                              "total": sum(counts.values())}).encode())
+        return _Response(404, render.error_body(f"no control endpoint {path}"))
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
+    values = query.get(name)
+    if not values:
+        return default
+    text = values[0].strip()
+    if not text.lstrip("-").isdigit():
+        raise InvalidInput(f"{name} must be an integer", field=name)
+    return int(text)
+
+
+def parse_epoch(value: object) -> float:
+    """Unix seconds from a number or an ISO-8601 string (naive means UTC).
+
+    Raises:
+        InvalidInput: for anything else.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidInput(f"cannot read time {value!r}", field="now") from exc
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    raise InvalidInput("now must be Unix seconds or an ISO time", field="now")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "gept-market-sim/1"
+    timeout = 30  # idle keep-alive connections give their thread back
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _send(self, resp: _Response, slow: float | None = None) -> None:
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(resp.body)))
+        for key, value in resp.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if slow is None:
+            self.wfile.write(resp.body)
+            return
+        size = max(1, -(-len(resp.body) // SLOW_CHUNKS))
+        for start in range(0, len(resp.body), size):
+            if self.server.sim.stopping.wait(slow / SLOW_CHUNKS):
+                return
+            self.wfile.write(resp.body[start:start + size])
+            self.wfile.flush()
+
+    def _split(self) -> tuple[str, dict[str, list[str]]]:
+        parts = urlsplit(self.path)
+        path = parts.path
+        if path.startswith(API_PREFIX):
+            path = path[len(API_PREFIX):] or "/"
+        return path.rstrip("/") or "/", parse_qs(parts.query)
+
+    def _guarded(self, method: str) -> None:
+        try:
+            self._dispatch(method)
+        except GeptError as exc:
+            self._send(_Response(400, render.error_body(exc.message)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout fault working as intended)
+
+    def do_GET(self) -> None:
+        self._guarded("GET")
+
+    def do_POST(self) -> None:
+        self._guarded("POST")
+
+    def do_DELETE(self) -> None:
+        self._guarded("DELETE")
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        sim = self.server.sim
+        path, query = self._split()
+        if path.startswith("/_sim/"):
+            self._send(sim.control(method, path, self._json_body() if method == "POST" else {}))
+            return
+        if method != "GET":
+            self._send(_Response(405, render.error_body("only GET"), headers={"Allow": "GET"}))
+            return
+        if path not in MARKET_PATHS:
+            self._send(_Response(404, render.error_body(f"no endpoint {path}")))
+            return
+        sim.count(path)
+        fault = sim.faults.choose(path, self._requested_fault(query))
+        if fault is None:
+            self._send(sim.answer(path, query, wrong_types=False))
+            return
+        self._fault(fault, path, query)
+
+    def _requested_fault(self, query: dict[str, list[str]]) -> Fault | None:
+        kind = (query.get("fault") or [self.headers.get("X-Sim-Fault", "")])[0].strip()
+        if not kind:
+            return None
+        retry_after = (query.get("retry_after") or [self.headers.get("X-Sim-Retry-After", "")])[0]
+        delay = (query.get("delay") or [self.headers.get("X-Sim-Delay", "")])[0]
+        try:
+            seconds = float(delay) if delay else None
+        except ValueError as exc:
+            raise InvalidInput("delay must be a number of seconds", field="delay") from exc
+        return Fault(kind, retry_after or None, seconds)
+
+    def _fault(self, fault: Fault, path: str, query: dict[str, list[str]]) -> None:
+        sim = self.server.sim
+        status = fault.status
+        if status is not None:
+            headers: dict[str, str] = {}
+            retry_after = fault.retry_after or ("1" if status == 429 else None)
+            if retry_after is not None:
+                if retry_after.startswith("date:"):
+                    ahead = float(retry_after[5:] or 0)
+                    retry_after = format_datetime(
+                        datetime.fromtimestamp(time.time() + ahead, UTC), usegmt=True)
+                headers["Retry-After"] = retry_after
+            self._send(_Response(status, render.error_body(f"simulated {status}"),
+                                 headers=headers))
+            return
+        if fault.kind == "reset":
+            self.close_connection = True
+            self.connection.close()
+            return
+        if fault.kind == "timeout":
+            if sim.stopping.wait(fault.seconds()):
+                return
+            self._send(sim.answer(path, query, wrong_types=False))
+            return
+        resp = sim.answer(path, query, wrong_types=fault.kind == "wrong-types")
+        if fault.kind == "malformed":
+            resp.body = render.malformed(resp.body)
+        elif fault.kind == "empty":
+            resp.body = b""
+        self._send(resp, slow=fault.seconds() if fault.kind == "slow" else None)
+
+    def _json_body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_CONTROL_BODY:
+            raise InvalidInput("control body too large", field="body")
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            doc = json.loads(raw or b"{}")
+        except ValueError as exc:
+            raise InvalidInput(f"control body is not JSON ({exc})", field="body") from exc
+        if not isinstance(doc, dict):
+            raise InvalidInput("control body must be a JSON object", field="body")
+        return doc
