@@ -70,7 +70,10 @@ def ensure(conn: psycopg.Connection[Any], table: str, start: datetime,
                         sql.Identifier(name), sql.Identifier(table),
                         sql.Literal(cursor), sql.Literal(upper)))
                     created.append(name)
-            _known.add((conn.info.dsn, name))
+            # Cache only what is committed: inside a caller's transaction a rollback would
+            # undo the CREATE and a cached name would then hide the missing partition.
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                _known.add((conn.info.dsn, name))
         cursor = _next(cursor, unit)
     return created
 

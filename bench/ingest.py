@@ -1,0 +1,146 @@
+"""Ingest benchmark: the collector's writer against a raw COPY, side by side in one run.
+
+Starts its own throwaway PostgreSQL (gept.testing.pgserver), migrates it, then measures:
+
+1. one 5-minute snapshot of 4,000 items written by ``gept.db.writer.write_price_blocks``
+   (the collector's path: validation, staging COPY, INSERT ... ON CONFLICT, one transaction),
+   median of several runs, each a new block;
+2. backfilling 1,000,000 rows (250 blocks of 4,000 items, written block by block as
+   ``gept collect backfill`` does) versus a raw ``COPY`` of the same rows into the same,
+   emptied, table. The ratio is raw time / writer time (1.0x = as fast as raw COPY).
+
+Usage:
+    .venv/bin/python bench/ingest.py [--items 4000] [--rows 1000000]
+
+The last line reads exactly:
+    ingest: snapshot <seconds> s for 4000 items; backfill <ratio>x raw COPY
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from gept.db import partitions
+from gept.db.migrate import migrate
+from gept.db.writer import copy_price_blocks_raw, write_price_blocks
+from gept.market.models import MAX_PRICE, PriceBlock
+from gept.testing.pgserver import PgServer
+
+TABLE = "price_data_5min"
+START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def make_block(ts: datetime, items: int, rng: random.Random) -> list[PriceBlock]:
+    """A realistic block: random prices, some nulls, one item at the maximum price."""
+    rows = []
+    for item_id in range(1, items + 1):
+        high = rng.randint(1, 5_000_000) if rng.random() > 0.1 else None
+        low = rng.randint(1, 5_000_000) if rng.random() > 0.1 else None
+        if item_id == 1:
+            high = MAX_PRICE
+        rows.append(PriceBlock(item_id, ts, high, rng.randint(0, 50_000), low,
+                               rng.randint(0, 50_000)))
+    return rows
+
+
+def blocks(count: int, items: int, rng: random.Random, start: datetime
+           ) -> list[list[PriceBlock]]:
+    """``count`` consecutive 5-minute blocks of ``items`` items."""
+    return [make_block(start + timedelta(minutes=5 * i), items, rng) for i in range(count)]
+
+
+def empty_table(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Empty the table and refresh statistics so each contender starts alike."""
+    conn.execute(f"TRUNCATE {TABLE}")
+    conn.commit()
+    conn.autocommit = True
+    try:
+        conn.execute(f"VACUUM ANALYZE {TABLE}")
+    finally:
+        conn.autocommit = False
+
+
+def main() -> None:
+    """Run the benchmark and print the summary line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=4000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--snapshots", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    n_blocks = max(1, args.rows // args.items)
+
+    with PgServer.start() as server:
+        dsn = server.create_database("bench")
+        with psycopg.connect(dsn) as conn:
+            migrate(conn)
+        with psycopg.connect(dsn) as conn:
+            # Partitions exist in production long before a block arrives (gept db migrate
+            # creates them ahead); create them here so neither contender pays for DDL.
+            partitions.ensure(conn, TABLE, START - timedelta(days=2), START + timedelta(days=40))
+            conn.commit()
+
+            # 1. snapshots: a warm-up, then the median of several new blocks.
+            snaps = blocks(args.snapshots + 1, args.items, rng, START - timedelta(days=1))
+            write_price_blocks(conn, TABLE, snaps[0])
+            times = []
+            for snap in snaps[1:]:
+                t0 = time.perf_counter()
+                result = write_price_blocks(conn, TABLE, snap)
+                times.append(time.perf_counter() - t0)
+                assert result.written == args.items, result
+            snapshot_s = statistics.median(times)
+            print(f"snapshot: {args.items} items, median {snapshot_s * 1000:.1f} ms "
+                  f"over {len(times)} blocks (min {min(times) * 1000:.1f} ms, "
+                  f"max {max(times) * 1000:.1f} ms)")
+
+            # 2. backfill vs raw COPY, same rows, same emptied table, raw first.
+            data = blocks(n_blocks, args.items, rng, START)
+            total = sum(len(b) for b in data)
+            empty_table(conn)
+            t0 = time.perf_counter()
+            copied = copy_price_blocks_raw(conn, TABLE, (r for b in data for r in b))
+            raw_s = time.perf_counter() - t0
+            assert copied == total
+            empty_table(conn)
+            t0 = time.perf_counter()
+            written = 0
+            for block in data:
+                written += write_price_blocks(conn, TABLE, block).written
+            writer_s = time.perf_counter() - t0
+            assert written == total, (written, total)
+            # The same rows through the staging path only (COPY to a temp table, then
+            # INSERT ... ON CONFLICT), as when part of a range is already stored.
+            empty_table(conn)
+            t0 = time.perf_counter()
+            staged = sum(write_price_blocks(conn, TABLE, b, fast_path=False).written
+                         for b in data)
+            staged_s = time.perf_counter() - t0
+            assert staged == total
+            # Idempotence under load: a second pass writes nothing.
+            t0 = time.perf_counter()
+            again = sum(write_price_blocks(conn, TABLE, b).written for b in data[:10])
+            rerun_s = time.perf_counter() - t0
+            assert again == 0
+            ratio = raw_s / writer_s
+            print(f"raw COPY: {total} rows in {raw_s:.2f} s ({total / raw_s:,.0f} rows/s)")
+            print(f"backfill writer: {total} rows in {writer_s:.2f} s "
+                  f"({total / writer_s:,.0f} rows/s, {n_blocks} blocks)")
+            print(f"staging path only: {total} rows in {staged_s:.2f} s "
+                  f"({raw_s / staged_s:.2f}x raw COPY)")
+            print(f"re-run of 10 stored blocks wrote 0 rows in {rerun_s:.2f} s")
+            print(f"snapshot vs raw COPY of the same size: "
+                  f"{(raw_s / total * args.items) / snapshot_s:.2f}x")
+    print(f"ingest: snapshot {snapshot_s:.3f} s for {args.items} items; "
+          f"backfill {ratio:.2f}x raw COPY")
+
+
+if __name__ == "__main__":
+    main()
