@@ -434,3 +434,8 @@ def _strict_backend_class() -> Any:
             return client
 
     return StrictParamikoBackend
+
+
+# pytest would collect these as tests when a test module imports them by name.
+testinfra_url.__test__ = False  # type: ignore[attr-defined]
+testinfra_host.__test__ = False  # type: ignore[attr-defined]
