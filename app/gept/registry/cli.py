@@ -1,7 +1,90 @@
-"""`gept registry` commands."""
+"""`gept models list|promote|rollback`: the only sanctioned way to change the registry."""
 
 from __future__ import annotations
 
 import typer
 
+from gept.core.output import emit
+
 app = typer.Typer(help="Model registry: list, promote, roll back.", no_args_is_help=True)
+
+_TOKEN_HELP = "Coordination token for the model-registry zone (or GEPT_COORDINATION_TOKEN)."  # noqa: S105 (help text)
+
+
+@app.command("list")
+def list_cmd(
+    scope: str | None = typer.Option(None, help="Only this scope, e.g. global or item:4151."),
+    status: str | None = typer.Option(None, help="Only this status, e.g. ACTIVE."),
+    limit: int = typer.Option(50, min=1, max=1000, help="At most this many models."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List registered models, newest first.
+
+    Example:
+        $ gept models list --status ACTIVE --json
+    """
+    from gept.db.connect import connect
+    from gept.registry import lifecycle
+
+    with connect(autocommit=True) as conn:
+        models = lifecycle.list_models(conn, scope=scope, status=status, limit=limit)
+    lines = [f"{'id':>5}  {'scope':<14} {'status':<10} {'auc':>6}  {'gate':<5} run_id"]
+    for m in models:
+        auc = "-" if m.mean_auc is None else f"{m.mean_auc:.4f}"
+        lines.append(f"{m.id:>5}  {m.scope:<14} {m.status:<10} {auc:>6}  "
+                     f"{'pass' if m.validation_passed else 'FAIL':<5} {m.run_id}")
+    emit({"models": [m.to_dict() for m in models]}, as_json, human="\n".join(lines))
+
+
+@app.command("promote")
+def promote_cmd(
+    model_id: int = typer.Argument(..., help="Registry id of the model to make ACTIVE."),
+    token: str | None = typer.Option(None, envvar="GEPT_COORDINATION_TOKEN",
+                                     help=_TOKEN_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Make a model ACTIVE for its scope; the previous ACTIVE model becomes DEPRECATED.
+
+    Needs a coordination token bound to ``{"action": "models-promote", "model_id": N}``
+    (exit 3 without one, with the plan hash to approve). The artifact is checksum-verified
+    first; a model that failed its validation gate is refused (exit 2).
+
+    Example:
+        $ gept models promote 12 --json          # exit 3: prints zone + plan_hash
+        $ gept coordinate approve --zone model-registry --plan-hash <hash> --reason "weekly"
+        $ gept models promote 12 --token <token> --json
+    """
+    from gept.db.connect import connect
+    from gept.registry import lifecycle
+
+    with connect(autocommit=True) as conn:
+        change = lifecycle.promote(conn, model_id, token=token)
+    emit(change.to_dict(), as_json,
+         human=f"model {change.activated} is ACTIVE for {change.scope}"
+               + (f" (model {change.deprecated} DEPRECATED)" if change.deprecated else ""))
+
+
+@app.command("rollback")
+def rollback_cmd(
+    scope: str = typer.Option("global", help="Scope to roll back, e.g. global or item:4151."),
+    token: str | None = typer.Option(None, envvar="GEPT_COORDINATION_TOKEN",
+                                     help=_TOKEN_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Restore the previous ACTIVE model of a scope (the current one becomes DEPRECATED).
+
+    Needs a coordination token bound to ``{"action": "models-rollback", "scope": S}``.
+    Refused (exit 2) when there is nothing to roll back to: a scope never ends up with zero
+    ACTIVE models.
+
+    Example:
+        $ gept models rollback --scope global --token <token> --json
+    """
+    from gept.db.connect import connect
+    from gept.registry import lifecycle
+
+    with connect(autocommit=True) as conn:
+        change = lifecycle.rollback(conn, scope, token=token)
+    emit(change.to_dict(), as_json,
+         human=f"rolled back {change.scope}: model {change.activated} is ACTIVE again "
+               f"(model {change.deprecated} DEPRECATED)")
