@@ -1,0 +1,165 @@
+"""The engine's view of the database: reachability, the newest batch and its candidates.
+
+One background task per worker checks ``max(time)`` of ``prediction_batches`` about once a
+second. When the newest batch changes it loads that batch's candidate set (one statement;
+the per-item ranking runs inside PostgreSQL) into memory, so recommendation requests are
+answered from memory without touching the database. The same check records whether the
+database is reachable: while it is not, data routes answer 503 instead of serving from
+memory, and the engine recovers by itself when it returns.
+
+Example:
+    >>> state = EngineState(pool, stale_after_seconds=600)   # doctest: +SKIP
+    >>> await state.refresh()                                 # doctest: +SKIP
+    >>> state.snapshot.batch_time                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from gept.engine import repository
+from gept.engine.policy import Risk, Style
+from gept.engine.recommend import Candidate, rank, rec_id
+
+log = logging.getLogger(__name__)
+
+DB_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout,
+                                              psycopg.errors.AdminShutdown)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One batch's candidates in memory, ranked per (style, risk)."""
+
+    batch_time: datetime
+    ranked: dict[tuple[Style, Risk], list[Candidate]]
+    by_id: dict[str, Candidate]
+    loaded_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How old the served batch is; ``stale`` beyond the configured threshold."""
+
+    batch_time: datetime | None
+    age_seconds: float | None
+    stale: bool
+    stale_after_seconds: int
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON shape (see ``schemas.FreshnessOut``)."""
+        return {"batch_time": None if self.batch_time is None
+                else self.batch_time.isoformat().replace("+00:00", "Z"),
+                "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
+                "stale": self.stale, "stale_after_seconds": self.stale_after_seconds}
+
+
+def build_snapshot(batch_time: datetime, rows: list[tuple[str, str, Candidate]]) -> Snapshot:
+    """Group and rank the loaded rows; index them by recommendation id."""
+    groups: dict[tuple[Style, Risk], list[Candidate]] = defaultdict(list)
+    by_id: dict[str, Candidate] = {}
+    for style, risk, cand in rows:
+        groups[(cast(Style, style), cast(Risk, risk))].append(cand)
+        by_id[rec_id(batch_time, cand.item_id, cand.hour_offset, cand.offset_pct)] = cand
+    ranked = {key: rank(group) for key, group in groups.items()}
+    return Snapshot(batch_time, ranked, by_id)
+
+
+class EngineState:
+    """Shared by every request of one worker: the pool, reachability, the snapshot."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], *, stale_after_seconds: int,
+                 refresh_interval: float = 1.0) -> None:
+        self.pool = pool
+        self.stale_after_seconds = stale_after_seconds
+        self.refresh_interval = refresh_interval
+        self.started_at = time.monotonic()
+        self.snapshot: Snapshot | None = None
+        self.newest_seen: datetime | None = None
+        self.db_up = False
+        self.db_error: str | None = None
+        self.db_latency_ms: float | None = None
+        self.checked_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def uptime_seconds(self) -> float:
+        """Seconds since this worker started."""
+        return time.monotonic() - self.started_at
+
+    def freshness(self, batch_time: datetime | None = None) -> Freshness:
+        """Freshness of ``batch_time`` (default: the batch being served)."""
+        if batch_time is None:
+            batch_time = self.snapshot.batch_time if self.snapshot else self.newest_seen
+        if batch_time is None:
+            return Freshness(None, None, True, self.stale_after_seconds)
+        age = max(0.0, time.time() - batch_time.timestamp())
+        return Freshness(batch_time, age, age > self.stale_after_seconds,
+                         self.stale_after_seconds)
+
+    def mark_down(self, exc: BaseException) -> None:
+        """Record that a statement failed because the database is unreachable."""
+        if self.db_up:
+            log.warning("database unreachable: %s", str(exc).strip() or type(exc).__name__)
+        self.db_up = False
+        self.db_error = str(exc).strip() or type(exc).__name__
+
+    async def refresh(self) -> None:
+        """Check reachability and the newest batch; load it when it changed.
+
+        Never raises for an unreachable database; that is recorded in ``db_up``.
+        """
+        async with self._lock:
+            t0 = time.perf_counter()
+            try:
+                async with self.pool.connection() as conn:
+                    newest = await repository.newest_batch(conn)
+                    self.db_latency_ms = (time.perf_counter() - t0) * 1000
+                    if not self.db_up:
+                        log.info("database reachable")
+                    self.db_up, self.db_error = True, None
+                    self.newest_seen = newest
+                    if newest is not None and (self.snapshot is None
+                                               or self.snapshot.batch_time != newest):
+                        t1 = time.perf_counter()
+                        rows = await repository.candidates(conn, newest)
+                        self.snapshot = build_snapshot(newest.astimezone(UTC), rows)
+                        log.info("loaded batch %s: %d candidates in %.0f ms",
+                                 newest.isoformat(), len(rows),
+                                 (time.perf_counter() - t1) * 1000)
+            except DB_ERRORS as exc:
+                self.mark_down(exc)
+            finally:
+                self.checked_at = time.monotonic()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                await self.refresh()
+            except Exception:  # a bug must not kill the refresher; it is logged and retried
+                log.exception("refreshing the predictions cache failed")
+
+    async def start(self) -> None:
+        """First refresh now (so a started engine can serve at once), then every interval."""
+        await self.refresh()
+        self._task = asyncio.create_task(self._run(), name="gept-engine-refresh")
+
+    async def stop(self) -> None:
+        """Stop the background refresh."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,143 @@
+"""The engine's FastAPI application: ``create_app(settings)``.
+
+Refuses to build without a real API key (``GEPT_ENGINE_API_KEY`` or
+``GEPT_ENGINE_API_KEY_FILE``). The connection pool checks each connection before handing it
+out and gives up quickly, so a PostgreSQL restart costs a few 503s rather than an engine
+restart.
+
+Example:
+    $ GEPT_ENGINE_API_KEY=... gept serve --host 127.0.0.1 --port 8000
+    >>> app = create_app(Settings())                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import AsyncConnectionPool
+
+from gept import __version__
+from gept.core import logging as gept_logging
+from gept.core.config import Settings, get_settings
+from gept.engine.cache import DB_ERRORS, EngineState
+from gept.engine.deps import DatabaseUnavailable, NotReady
+from gept.engine.metrics import EngineMetrics
+from gept.engine.middleware import RequestContextMiddleware, install_log_record_factory
+from gept.engine.routes import health, items, recommendations
+from gept.engine.security import ApiKey, RateLimiter
+
+log = logging.getLogger(__name__)
+
+# How long a request waits for a pooled connection, and how long the pool keeps retrying a
+# failed connection before giving up (and trying afresh on the next request). Short, so an
+# outage is reported at once and the return of PostgreSQL is noticed within seconds.
+POOL_TIMEOUT = 2.0
+RECONNECT_TIMEOUT = 3.0
+
+DESCRIPTION = """\
+GePT's recommendation engine: Grand Exchange flips from the newest predictions batch.
+
+Every `/api/v1` route except `/api/v1/health` needs the `X-API-Key` header. Every data
+response carries `freshness` (batch time, age, `stale`).
+"""
+
+
+def _error(request: Request, status: int, error: str, detail: object,
+           headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body = {"detail": detail, "error": error,
+            "request_id": getattr(request.state, "request_id", None), **extra}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        fields = [str(e["loc"][-1]) for e in errors if e.get("loc")]
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: "
+                            f"{e['msg']}" for e in errors)
+        # Inputs are echoed back only by field name: they may be arbitrarily large.
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+        return _error(request, 422, "invalid_parameter", detail, fields=fields,
+                      message=f"invalid parameter: {message}")
+
+    async def on_db_down(request: Request, exc: Exception) -> JSONResponse:
+        state: EngineState = request.app.state.engine
+        if not isinstance(exc, DatabaseUnavailable):
+            state.mark_down(exc)
+        return _error(request, 503, "database_unavailable",
+                      "PostgreSQL is unreachable; the engine retries by itself, try again "
+                      "in a few seconds", headers={"Retry-After": "5"})
+
+    async def on_not_ready(request: Request, exc: Exception) -> JSONResponse:
+        return _error(request, 503, "no_predictions",
+                      "no predictions batch has been loaded yet", headers={"Retry-After": "5"})
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(DatabaseUnavailable, on_db_down)
+    app.add_exception_handler(NotReady, on_not_ready)
+    for exc_type in DB_ERRORS:
+        app.add_exception_handler(exc_type, on_db_down)
+
+
+def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.0) -> FastAPI:
+    """Build the engine application.
+
+    Args:
+        settings: configuration (default: from the environment, ``GEPT_*``).
+        refresh_interval: seconds between checks for a new predictions batch.
+
+    Raises:
+        ConfigError: when no usable API key is configured.
+
+    Example:
+        >>> app = create_app()                                # doctest: +SKIP
+    """
+    settings = settings or get_settings()
+    api_key = ApiKey(settings.api_key())
+    dsn = settings.db_dsn()
+    # An entry point (uvicorn workers import this factory directly): set up logging here.
+    gept_logging.configure(settings.log_level, settings.log_json)
+    install_log_record_factory()
+    metrics = EngineMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+            timeout=POOL_TIMEOUT, reconnect_timeout=RECONNECT_TIMEOUT,
+            check=AsyncConnectionPool.check_connection, open=False, name="gept-engine",
+            kwargs={"connect_timeout": max(1, int(settings.db_connect_timeout)),
+                    "application_name": "gept-engine", "autocommit": True})
+        # open(wait=False): the engine starts (and reports 503) even when PostgreSQL is down.
+        await pool.open(wait=False)
+        state = EngineState(pool, stale_after_seconds=settings.stale_after_seconds,
+                            refresh_interval=refresh_interval)
+        app.state.engine = state
+        await state.start()
+        log.info("engine started: batch %s, database %s",
+                 state.snapshot.batch_time.isoformat() if state.snapshot else "none",
+                 "up" if state.db_up else "down")
+        try:
+            yield
+        finally:
+            await state.stop()
+            await pool.close()
+
+    app = FastAPI(title="GePT recommendation engine", version=__version__,
+                  description=DESCRIPTION, lifespan=lifespan)
+    app.state.api_key = api_key
+    app.state.limiter = RateLimiter(settings.engine_rate_limit_per_minute)
+    app.state.metrics = metrics
+    app.include_router(health.router)
+    app.include_router(recommendations.router)
+    app.include_router(items.router)
+    _install_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app

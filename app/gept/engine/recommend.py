@@ -1,0 +1,175 @@
+"""Turning a batch's candidates into recommendations: ranking, sizing, profit after tax.
+
+Everything here is pure and works on memory: the candidate set of the newest batch is loaded
+once per batch (see :mod:`gept.engine.cache`), so a request costs no SQL at all.
+
+Example:
+    >>> c = Candidate(item_id=4151, item_name="Abyssal whip", hour_offset=4, offset_pct=0.0125,
+    ...               fill_probability=0.4, expected_value=0.01, buy_price=1_500_000,
+    ...               sell_price=1_560_000, confidence="high", model_id=1, buy_limit=70,
+    ...               volume_24h=20_000)
+    >>> recs = pick({("active", "low"): [c]}, style="active", risk="low", capital=10_000_000,
+    ...             slots=2, exclude=frozenset())
+    >>> recs[0].quantity, recs[0].profit_if_filled
+    (3, 86400)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gept.engine.policy import VOLUME_SHARE, Risk, Style
+from gept.market.tax import profit_after_tax, tax_per_item, tax_total
+
+REC_ID = re.compile(r"^rec-(\d{1,12})-(\d{1,9})-(\d{1,3})-(\d{1,4})$")
+REC_ID_PATTERN = REC_ID.pattern
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One prediction row (an item at one window and one offset) with what sizing needs."""
+
+    item_id: int
+    item_name: str
+    hour_offset: int
+    offset_pct: float
+    fill_probability: float
+    expected_value: float
+    buy_price: int
+    sell_price: int
+    confidence: str
+    model_id: int | None
+    buy_limit: int | None
+    volume_24h: int | None   # None when no volume data exists at all for the window
+
+    @property
+    def score(self) -> float:
+        """The ranking key: expected value times fill probability."""
+        return self.expected_value * self.fill_probability
+
+    @property
+    def unit_profit(self) -> int:
+        """Profit of one item bought and sold at the predicted prices, after GE tax."""
+        return self.sell_price - tax_per_item(self.sell_price) - self.buy_price
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """A sized candidate: what the user should place, and what it earns after tax."""
+
+    id: str
+    candidate: Candidate
+    quantity: int
+    batch_time: datetime
+
+    @property
+    def capital_required(self) -> int:
+        """Gold needed to place the buy offer."""
+        return self.quantity * self.candidate.buy_price
+
+    @property
+    def tax(self) -> int:
+        """GE tax on selling the whole quantity."""
+        return tax_total(self.candidate.sell_price, self.quantity)
+
+    @property
+    def profit_if_filled(self) -> int:
+        """Profit when both offers fill, after tax."""
+        c = self.candidate
+        return profit_after_tax(c.buy_price, c.sell_price, self.quantity)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON shape of one recommendation (see ``schemas.RecommendationOut``)."""
+        c = self.candidate
+        profit = self.profit_if_filled
+        return {
+            "id": self.id,
+            "item_id": c.item_id,
+            "item_name": c.item_name,
+            "buy_price": c.buy_price,
+            "sell_price": c.sell_price,
+            "quantity": self.quantity,
+            "capital_required": self.capital_required,
+            "window_hours": c.hour_offset,
+            "offset_pct": c.offset_pct,
+            "fill_probability": c.fill_probability,
+            "expected_value": c.expected_value,
+            "score": c.score,
+            "tax": self.tax,
+            "profit_if_filled": profit,
+            "expected_profit": round(profit * c.fill_probability),
+            "confidence": c.confidence,
+            "buy_limit": c.buy_limit,
+            "volume_24h": c.volume_24h,
+            "model_id": c.model_id,
+            "batch_time": self.batch_time.isoformat().replace("+00:00", "Z"),
+        }
+
+
+def rec_id(batch_time: datetime, item_id: int, hour_offset: int, offset_pct: float) -> str:
+    """A stable id naming one configuration of one batch: the same inputs, the same id.
+
+    Example:
+        >>> rec_id(datetime(2026, 1, 1, tzinfo=UTC), 4151, 4, 0.0125)
+        'rec-1767225600-4151-4-125'
+    """
+    return f"rec-{int(batch_time.timestamp())}-{item_id}-{hour_offset}-{round(offset_pct * 10000)}"
+
+
+def parse_rec_id(value: str) -> tuple[datetime, int, int, float] | None:
+    """``(batch_time, item_id, hour_offset, offset_pct)`` of an id, or None if malformed."""
+    match = REC_ID.match(value)
+    if match is None:
+        return None
+    epoch, item, hours, offset_bp = (int(g) for g in match.groups())
+    try:
+        when = datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return when, item, hours, offset_bp / 10000
+
+
+def quantity(c: Candidate, capital_per_slot: int | None) -> int:
+    """How many to buy: bounded by the slot's capital, the buy limit and recent volume."""
+    bounds: list[int] = []
+    if capital_per_slot is not None:
+        bounds.append(capital_per_slot // c.buy_price if c.buy_price > 0 else 0)
+    if c.buy_limit is not None:
+        bounds.append(c.buy_limit)
+    if c.volume_24h is not None:
+        bounds.append(int(c.volume_24h * VOLUME_SHARE))
+    if not bounds:
+        return 0
+    return max(0, min(bounds))
+
+
+def pick(ranked: Mapping[tuple[Style, Risk], Sequence[Candidate]], *, style: Style, risk: Risk,
+         capital: int, slots: int, exclude: frozenset[int],
+         batch_time: datetime | None = None) -> list[Recommendation]:
+    """The best ``slots`` items for this style and risk that the capital can buy.
+
+    ``ranked`` holds, per (style, risk), one best configuration per item, best score first.
+    Items that are excluded, unaffordable, or unprofitable after tax are skipped.
+    """
+    per_slot = capital // slots
+    when = batch_time or datetime.fromtimestamp(0, UTC)
+    out: list[Recommendation] = []
+    for c in ranked.get((style, risk), ()):
+        if c.item_id in exclude or c.buy_price > per_slot or c.unit_profit <= 0:
+            continue
+        qty = quantity(c, per_slot)
+        if qty <= 0:
+            continue
+        out.append(Recommendation(rec_id(when, c.item_id, c.hour_offset, c.offset_pct),
+                                  c, qty, when))
+        if len(out) == slots:
+            break
+    return out
+
+
+def rank(rows: Sequence[Candidate]) -> list[Candidate]:
+    """Candidates ordered best first (score, then cheaper windows, then item id for ties)."""
+    return sorted(rows, key=lambda c: (-c.score, c.hour_offset, c.item_id))

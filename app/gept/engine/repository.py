@@ -1,0 +1,225 @@
+"""Every SQL statement the engine runs, one function each, one statement per function.
+
+Statements filter the partitioned ``predictions`` table on an explicit batch time (a bound
+parameter, so PostgreSQL prunes to one daily partition at plan time) and use the primary key
+``(time, item_id, hour_offset, offset_pct)``; no index beyond the schema's is needed.
+
+Example:
+    >>> async with pool.connection() as conn:          # doctest: +SKIP
+    ...     newest = await newest_batch(conn)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+
+from gept.engine.policy import RISKS, STYLES, loosest
+from gept.engine.recommend import Candidate
+
+Conn = AsyncConnection[Any]
+
+_COMBOS = [
+    (style, risk, w.min_hours, w.max_hours, t.min_offset_pct, t.max_offset_pct,
+     t.min_expected_value, t.min_fill_probability)
+    for style, w in STYLES.items() for risk, t in RISKS.items()
+]
+
+# The best configuration per (style, risk, item) of one batch, computed inside PostgreSQL so
+# the engine's event loop only parses a few thousand rows per combination (not 168k).
+_CANDIDATES = sql.SQL("""
+WITH combos (style, risk, h_min, h_max, o_min, o_max, ev_min, p_min) AS (VALUES {combos}),
+volume AS (
+    SELECT item_id, sum(high_price_volume + low_price_volume)::bigint AS vol
+      FROM price_data_5min
+     WHERE "timestamp" > %(t)s - interval '24 hours' AND "timestamp" <= %(t)s
+     GROUP BY item_id
+),
+p AS (
+    SELECT item_id, item_name, hour_offset, offset_pct, fill_probability, expected_value,
+           buy_price, sell_price, confidence, model_id
+      FROM predictions
+     WHERE "time" = %(t)s AND fill_probability >= %(p_min)s AND expected_value >= %(ev_min)s
+       AND offset_pct BETWEEN %(o_min)s AND %(o_max)s AND hour_offset <= %(h_max)s
+       AND buy_price > 0
+)
+SELECT DISTINCT ON (c.style, c.risk, p.item_id)
+       c.style, c.risk, p.item_id, coalesce(i.name, p.item_name) AS item_name, p.hour_offset,
+       p.offset_pct::float8 AS offset_pct, p.fill_probability, p.expected_value,
+       p.buy_price, p.sell_price, p.confidence, p.model_id, i.buy_limit,
+       CASE WHEN (SELECT count(*) FROM volume) = 0 THEN NULL
+            ELSE coalesce(v.vol, 0) END AS volume_24h
+  FROM p
+  JOIN combos c
+    ON p.hour_offset BETWEEN c.h_min AND c.h_max
+   AND p.offset_pct BETWEEN c.o_min AND c.o_max
+   AND p.expected_value >= c.ev_min AND p.fill_probability >= c.p_min
+  LEFT JOIN items i ON i.item_id = p.item_id
+  LEFT JOIN volume v ON v.item_id = p.item_id
+ ORDER BY c.style, c.risk, p.item_id, p.expected_value * p.fill_probability DESC,
+          p.hour_offset, p.offset_pct
+""")
+
+
+def _candidates_statement() -> sql.Composed:
+    rows = sql.SQL(", ").join(
+        sql.SQL("({}, {}, {}, {}, {}::numeric, {}::numeric, {}::float8, {}::float8)").format(
+            *(sql.Literal(v) for v in combo))
+        for combo in _COMBOS
+    )
+    return _CANDIDATES.format(combos=rows)
+
+
+CANDIDATES_SQL = _candidates_statement()
+
+
+async def newest_batch(conn: Conn) -> datetime | None:
+    """The time of the newest committed predictions batch (None when there is none)."""
+    cur = await conn.execute("SELECT max(\"time\") FROM prediction_batches")
+    row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
+async def candidates(conn: Conn, batch_time: datetime
+                     ) -> list[tuple[str, str, Candidate]]:
+    """``(style, risk, candidate)`` for every combination's best row per item."""
+    loose = loosest()
+    params = {"t": batch_time, "p_min": loose.min_fill_probability,
+              "ev_min": loose.min_expected_value, "o_min": loose.min_offset_pct,
+              "o_max": loose.max_offset_pct,
+              "h_max": max(w.max_hours for w in STYLES.values())}
+    cur = await conn.execute(CANDIDATES_SQL, params)
+    out: list[tuple[str, str, Candidate]] = []
+    for row in await cur.fetchall():
+        out.append((row[0], row[1], Candidate(
+            item_id=row[2], item_name=row[3], hour_offset=row[4], offset_pct=row[5],
+            fill_probability=row[6], expected_value=row[7], buy_price=row[8],
+            sell_price=row[9], confidence=row[10], model_id=row[11], buy_limit=row[12],
+            volume_24h=None if row[13] is None else int(row[13]))))
+    return out
+
+
+async def health(conn: Conn) -> tuple[datetime | None, int]:
+    """Newest batch time and the number of ACTIVE models, in one round trip."""
+    cur = await conn.execute(
+        "SELECT (SELECT max(\"time\") FROM prediction_batches),"
+        " (SELECT count(*) FROM model_registry WHERE status = 'ACTIVE')")
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0], int(row[1])
+
+
+async def ops_gauges(conn: Conn) -> list[dict[str, Any]]:
+    """Per inference role: ACTIVE model count, last successful run, whether the newest failed."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("""
+        SELECT r.role,
+               (SELECT count(*) FROM model_registry WHERE status = 'ACTIVE') AS models_active,
+               (SELECT extract(epoch FROM max(finished_at))::float8 FROM inference_runs
+                 WHERE role = r.role AND status = 'completed') AS last_success,
+               (SELECT status = 'failed' FROM inference_runs WHERE role = r.role
+                 ORDER BY started_at DESC LIMIT 1) AS last_failed
+          FROM (VALUES ('primary'), ('fallback')) AS r (role)""")
+    return await cur.fetchall()
+
+
+async def item_predictions(conn: Conn, batch_time: datetime | None, item_id: int
+                           ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The item (None when unknown) and all its prediction rows of one batch."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("""
+        SELECT i.item_id, i.name, i.buy_limit,
+               coalesce((SELECT json_agg(json_build_object(
+                   'hour_offset', p.hour_offset, 'offset_pct', p.offset_pct::float8,
+                   'fill_probability', p.fill_probability, 'expected_value', p.expected_value,
+                   'buy_price', p.buy_price, 'sell_price', p.sell_price,
+                   'confidence', p.confidence, 'model_id', p.model_id, 'item_name', p.item_name)
+                   ORDER BY p.hour_offset, p.offset_pct)
+                 FROM predictions p WHERE p."time" = %(t)s AND p.item_id = %(i)s), '[]'::json)
+                 AS rows
+          FROM (SELECT %(i)s::int AS item_id) q
+          LEFT JOIN items i USING (item_id)""", {"t": batch_time, "i": item_id})
+    row = await cur.fetchone()
+    assert row is not None
+    rows: list[dict[str, Any]] = row["rows"]
+    if row["name"] is None and not rows:
+        return None, []
+    item = {"item_id": item_id, "name": row["name"] or rows[0]["item_name"],
+            "buy_limit": row["buy_limit"]}
+    return item, rows
+
+
+async def prediction_row(conn: Conn, batch_time: datetime, item_id: int, hour_offset: int,
+                         offset_pct: float) -> Candidate | None:
+    """One configuration of one batch by primary key, with the item's buy limit and volume."""
+    cur = await conn.execute("""
+        SELECT p.item_id, coalesce(i.name, p.item_name), p.hour_offset, p.offset_pct::float8,
+               p.fill_probability, p.expected_value, p.buy_price, p.sell_price, p.confidence,
+               p.model_id, i.buy_limit,
+               (SELECT sum(high_price_volume + low_price_volume)::bigint FROM price_data_5min
+                 WHERE item_id = p.item_id AND "timestamp" > %(t)s - interval '24 hours'
+                   AND "timestamp" <= %(t)s)
+          FROM predictions p LEFT JOIN items i ON i.item_id = p.item_id
+         WHERE p."time" = %(t)s AND p.item_id = %(i)s AND p.hour_offset = %(h)s
+           AND p.offset_pct = %(o)s::numeric""",
+                             {"t": batch_time, "i": item_id, "h": hour_offset,
+                              "o": f"{offset_pct:.4f}"})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return Candidate(item_id=row[0], item_name=row[1], hour_offset=row[2], offset_pct=row[3],
+                     fill_probability=row[4], expected_value=row[5], buy_price=row[6],
+                     sell_price=row[7], confidence=row[8], model_id=row[9], buy_limit=row[10],
+                     volume_24h=None if row[11] is None else int(row[11]))
+
+
+async def search_items(conn: Conn, query: str, limit: int) -> list[dict[str, Any]]:
+    """Items whose name contains ``query`` (case-insensitive), best matches first."""
+    needle = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("""
+        SELECT item_id, name, members, buy_limit
+          FROM items
+         WHERE lower(name) LIKE '%%' || %(n)s || '%%'
+         ORDER BY lower(name) = %(q)s DESC, lower(name) LIKE %(n)s || '%%' DESC,
+                  length(name), name
+         LIMIT %(l)s""", {"n": needle, "q": query.lower(), "l": limit})
+    return await cur.fetchall()
+
+
+async def price_history(conn: Conn, item_id: int, hours: int
+                        ) -> tuple[str | None, list[dict[str, Any]]] | None:
+    """The item's name and its 5-minute prices of the last ``hours`` (None: unknown item)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("""
+        SELECT i.name,
+               coalesce((SELECT json_agg(json_build_object(
+                   'timestamp', d."timestamp", 'avg_high_price', d.avg_high_price,
+                   'high_price_volume', d.high_price_volume, 'avg_low_price', d.avg_low_price,
+                   'low_price_volume', d.low_price_volume) ORDER BY d."timestamp")
+                 FROM price_data_5min d
+                WHERE d.item_id = i.item_id
+                  AND d."timestamp" > now() - make_interval(hours => %(h)s)), '[]'::json)
+                 AS history
+          FROM items i WHERE i.item_id = %(i)s""", {"i": item_id, "h": hours})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return row["name"], row["history"]
+
+
+async def models(conn: Conn, status: str | None) -> list[dict[str, Any]]:
+    """Registry entries (no paths, no artifacts), newest first; optionally one status."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("""
+        SELECT id, scope, run_id, status, status_changed_at, trained_at, activated_at,
+               mean_auc::float8 AS mean_auc, validation_auc::float8 AS validation_auc,
+               validation_passed, windows_hours, n_samples
+          FROM model_registry
+         WHERE %(s)s::text IS NULL OR status = %(s)s
+         ORDER BY (status = 'ACTIVE') DESC, trained_at DESC, id DESC
+         LIMIT 500""", {"s": status})
+    return await cur.fetchall()
