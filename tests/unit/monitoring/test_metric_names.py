@@ -1,0 +1,165 @@
+"""Every metric an alert or a dashboard uses is one that something really exports.
+
+Production alerted on metrics nobody exported (``gept_1m_last_timestamp``,
+``gept_5m_health``). Here the names in the rendered rules and in the dashboards are checked
+against (a) the metrics gept's code registers with prometheus_client, found by reading the
+source of app/gept, and (b) the standard exporters' namespaces (node_, pg_, prometheus_, up).
+The backup timestamp is written by the backup script through node_exporter's textfile
+collector, so it is looked for in the deploy templates instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+from monitoring_render import REPO, TEMPLATES, alert_rules, render
+
+APP = REPO / "app" / "gept"
+STANDARD_PREFIXES = ("node_", "pg_", "prometheus_", "alertmanager_", "scrape_", "process_")
+STANDARD_NAMES = {"up"}
+# Written as text by a shell script into node_exporter's textfile directory, not by Python.
+TEXTFILE_METRICS = {"gept_backup_last_success_timestamp_seconds"}
+
+_CONSTRUCTORS = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum",
+                 "CounterMetricFamily", "GaugeMetricFamily", "HistogramMetricFamily",
+                 "SummaryMetricFamily", "InfoMetricFamily"}
+_SUFFIXES = {
+    "Counter": ("_total", "_created"), "CounterMetricFamily": ("_total", "_created"),
+    "Histogram": ("_bucket", "_sum", "_count", "_created"),
+    "HistogramMetricFamily": ("_bucket", "_sum", "_count"),
+    "Summary": ("_sum", "_count", "_created"), "SummaryMetricFamily": ("_sum", "_count"),
+    "Info": ("_info",), "InfoMetricFamily": ("_info",),
+}
+_KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
+             "group_right", "bool", "offset", "inf", "nan", "Inf", "NaN"}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names referenced by a PromQL expression (no label names, functions, keywords).
+
+    Example:
+        >>> sorted(promql_metric_names('max by (a) (x_total{b="c"}[5m]) / up > 2'))
+        ['up', 'x_total']
+    """
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    text = re.sub(r"\boffset\s+\w+", " ", text)
+    names = set()
+    for match in re.finditer(r"(?<![\w.])[a-zA-Z_:][a-zA-Z0-9_:]*", text):
+        token = match.group(0)
+        if token in _KEYWORDS or text[match.end():].lstrip().startswith("("):
+            continue
+        names.add(token)
+    return names
+
+
+def _module_constants(tree: ast.Module) -> dict[str, str]:
+    consts: dict[str, str] = {}
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    consts[target.id] = node.value.value
+    return consts
+
+
+def exported_metric_names(root: Path = APP) -> set[str]:
+    """Sample names of every metric registered through prometheus_client in ``root``."""
+    names: set[str] = set()
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        consts = _module_constants(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            kind = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if kind not in _CONSTRUCTORS:
+                continue
+            arg: ast.expr | None = node.args[0] if node.args else None
+            for kw in node.keywords:
+                if kw.arg == "name":
+                    arg = kw.value
+            name = None
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                name = arg.value
+            elif isinstance(arg, ast.Name):
+                name = consts.get(arg.id)
+            if not name:
+                continue
+            # prometheus_client drops a counter's "_total" and adds it back on exposition.
+            base = name.removesuffix("_total") if "Counter" in kind else name
+            names.add(base)
+            names.update(base + suffix for suffix in _SUFFIXES.get(kind, ()))
+    return names
+
+
+def _dashboard_exprs() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((TEMPLATES / "grafana" / "dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                found.append((f"{path.name}: {panel['title']}", target["expr"]))
+    return found
+
+
+def _alert_exprs() -> list[tuple[str, str]]:
+    return [(f"alert {r['alert']}", r["expr"]) for r in alert_rules(render("alerts.yml.j2"))]
+
+
+def _is_standard(name: str) -> bool:
+    return name in STANDARD_NAMES or name.startswith(STANDARD_PREFIXES)
+
+
+def test_promql_name_extraction() -> None:
+    expr = ('time() - max by (collector) (gept_collector_last_success_timestamp_seconds) '
+            '> 2 * max by (collector) (gept_collector_interval_seconds) '
+            'and on() up{job="node"} == 1 unless absent(x_y offset 5m)')
+    assert promql_metric_names(expr) == {"gept_collector_last_success_timestamp_seconds",
+                                          "gept_collector_interval_seconds", "up", "x_y"}
+
+
+def test_exporter_scan_finds_counters_histograms_and_gauges(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(
+        'from prometheus_client import Counter, Gauge, Histogram\n'
+        'NAME = "gept_x_seconds"\n'
+        'a = Counter("gept_runs_total", "d")\n'
+        'b = Histogram(NAME, "d")\n'
+        'c = Gauge(name="gept_up", documentation="d")\n')
+    names = exported_metric_names(tmp_path)
+    assert {"gept_runs_total", "gept_x_seconds_bucket", "gept_x_seconds_count",
+            "gept_up"} <= names
+    assert "gept_unregistered" not in names
+
+
+def _textfile_writers() -> set[str]:
+    """Textfile metrics that some deploy file (the backup script) really writes."""
+    written = set()
+    for path in (REPO / "deploys").rglob("*"):
+        if not path.is_file() or TEMPLATES in path.parents:
+            continue
+        text = path.read_text(errors="replace")
+        written.update(name for name in TEXTFILE_METRICS if name in text)
+    return written
+
+
+_USES = _alert_exprs() + _dashboard_exprs()
+
+
+@pytest.mark.parametrize(("where", "expr"), [
+    pytest.param(where, expr, id=f"{where} #{i}") for i, (where, expr) in enumerate(_USES)])
+def test_every_metric_used_is_exported(where: str, expr: str) -> None:
+    known = exported_metric_names() | _textfile_writers()
+    unknown = sorted(name for name in promql_metric_names(expr)
+                     if not _is_standard(name) and name not in known)
+    assert not unknown, (
+        f"{where} uses metrics nothing exports: {unknown}. gept's code exports "
+        f"{sorted(n for n in known if n.startswith('gept_'))}; textfile metrics must be "
+        f"written by a script under deploys/ ({sorted(TEXTFILE_METRICS)}).")
