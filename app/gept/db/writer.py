@@ -34,6 +34,8 @@ from psycopg import sql
 from gept.db import partitions
 from gept.market.models import MAX_PRICE, ItemMapping, LatestPrice, NewsItem, PriceBlock
 
+BeforeCommit = Callable[[psycopg.Connection[Any], "WriteResult"], None]
+"""Work done in the writer's transaction once the rows are in (records, gaps)."""
 PriceTable = Literal["price_data_5min", "prices_1h"]
 PRICE_TABLES: tuple[str, ...] = ("price_data_5min", "prices_1h")
 
@@ -181,7 +183,7 @@ def _transaction(conn: psycopg.Connection[Any]) -> Any:
 
 def write_price_blocks(conn: psycopg.Connection[Any], table: PriceTable | str,
                        rows: Sequence[PriceBlock], *,
-                       before_commit: Callable[[psycopg.Connection[Any]], None] | None = None,
+                       before_commit: BeforeCommit | None = None,
                        fast_path: bool = True) -> WriteResult:
     """Write 5-minute or 1-hour blocks idempotently (``ON CONFLICT (item_id, timestamp)``).
 
@@ -237,9 +239,10 @@ def write_price_blocks(conn: psycopg.Connection[Any], table: PriceTable | str,
                     conn, table, _PRICE_COLS, good,
                     sql.SQL('ON CONFLICT (item_id, "timestamp") DO NOTHING'),
                     types=_PRICE_TYPES)
+        result = WriteResult(table, len(rows), written, rejected)
         if before_commit is not None:
-            before_commit(conn)
-    return WriteResult(table, len(rows), written, rejected)
+            before_commit(conn, result)
+    return result
 
 
 def _range_is_empty(conn: psycopg.Connection[Any], table: str, lo: Any, hi: Any) -> bool:
@@ -251,7 +254,7 @@ def _range_is_empty(conn: psycopg.Connection[Any], table: str, lo: Any, hi: Any)
 
 def write_latest(conn: psycopg.Connection[Any], collected_at: datetime,
                  rows: Sequence[LatestPrice], *,
-                 before_commit: Callable[[psycopg.Connection[Any]], None] | None = None
+                 before_commit: BeforeCommit | None = None
                  ) -> WriteResult:
     """Write one ``/latest`` poll into ``prices_latest_1m`` at ``collected_at`` (a minute)."""
     tally = [0, 0]
@@ -266,13 +269,14 @@ def write_latest(conn: psycopg.Connection[Any], collected_at: datetime,
                 ((r.item_id, collected_at, r.high, r.high_time, r.low, r.low_time)
                  for r in good),
                 sql.SQL('ON CONFLICT (item_id, "timestamp") DO NOTHING'))
+        result = WriteResult("prices_latest_1m", tally[0], written, tally[1])
         if before_commit is not None:
-            before_commit(conn)
-    return WriteResult("prices_latest_1m", tally[0], written, tally[1])
+            before_commit(conn, result)
+    return result
 
 
 def upsert_items(conn: psycopg.Connection[Any], rows: Sequence[ItemMapping], *,
-                 before_commit: Callable[[psycopg.Connection[Any]], None] | None = None
+                 before_commit: BeforeCommit | None = None
                  ) -> WriteResult:
     """Insert new items and update changed ones; ``written`` counts inserted + changed rows.
 
@@ -301,13 +305,14 @@ def upsert_items(conn: psycopg.Connection[Any], rows: Sequence[ItemMapping], *,
                 select=sql.SQL("SELECT DISTINCT ON (item_id) {cols} FROM {stage} "
                                "ORDER BY item_id").format(
                     cols=col_ids, stage=sql.Identifier("_stage_items")))
+        result = WriteResult("items", tally[0], written, tally[1])
         if before_commit is not None:
-            before_commit(conn)
-    return WriteResult("items", tally[0], written, tally[1])
+            before_commit(conn, result)
+    return result
 
 
 def write_news(conn: psycopg.Connection[Any], rows: Sequence[NewsItem], *,
-               before_commit: Callable[[psycopg.Connection[Any]], None] | None = None
+               before_commit: BeforeCommit | None = None
                ) -> WriteResult:
     """Store new articles (``ON CONFLICT (guid) DO NOTHING``); long fields are truncated."""
     tally = [0, 0]
@@ -323,28 +328,28 @@ def write_news(conn: psycopg.Connection[Any], rows: Sequence[NewsItem], *,
                   _clip(r.link, lim["link"]), _clip(r.description, lim["description"]),
                   _clip(r.category, lim["category"]), r.pub_date) for r in good),
                 sql.SQL("ON CONFLICT (guid) DO NOTHING"))
+        result = WriteResult("osrs_news", tally[0], written, tally[1])
         if before_commit is not None:
-            before_commit(conn)
-    return WriteResult("osrs_news", tally[0], written, tally[1])
+            before_commit(conn, result)
+    return result
 
 
 def write_player_count(conn: psycopg.Connection[Any], block: datetime, count: int, *,
-                       before_commit: Callable[[psycopg.Connection[Any]], None] | None = None
+                       before_commit: BeforeCommit | None = None
                        ) -> WriteResult:
     """Store the player count of one block; the first count of a block wins (idempotent)."""
-    if not 0 <= count <= MAX_INT4:
-        with _transaction(conn):
-            if before_commit is not None:
-                before_commit(conn)
-        return WriteResult("player_counts", 1, 0, 1)
+    valid = 0 <= count <= MAX_INT4
     with _transaction(conn):
-        cur = conn.execute(
-            'INSERT INTO player_counts ("timestamp", count) VALUES (%s, %s) '
-            'ON CONFLICT ("timestamp") DO NOTHING', (block, count))
-        written = max(0, cur.rowcount)
+        written = 0
+        if valid:
+            cur = conn.execute(
+                'INSERT INTO player_counts ("timestamp", count) VALUES (%s, %s) '
+                'ON CONFLICT ("timestamp") DO NOTHING', (block, count))
+            written = max(0, cur.rowcount)
+        result = WriteResult("player_counts", 1, written, 0 if valid else 1)
         if before_commit is not None:
-            before_commit(conn)
-    return WriteResult("player_counts", 1, written, 0)
+            before_commit(conn, result)
+    return result
 
 
 def copy_price_blocks_raw(conn: psycopg.Connection[Any], table: str,
