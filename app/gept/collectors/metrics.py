@@ -93,8 +93,11 @@ class CollectorMetrics:
         """Serve ``/metrics`` on ``host:port`` in a daemon thread (port 0: not at all)."""
         if port <= 0:
             return
+        import prometheus_client
         from prometheus_client import start_http_server
 
+        # A collector process exports only the contract series, not *_created companions.
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         started = start_http_server(port, addr=host, registry=self.registry)
         if isinstance(started, tuple):  # prometheus_client >= 0.20 returns (server, thread)
             self._server, self._thread = started
