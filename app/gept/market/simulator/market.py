@@ -147,7 +147,7 @@ class SyntheticMarket:
     Example:
         >>> m = SyntheticMarket(items=50, seed=1)
         >>> len(m.mapping()), m.mapping()[0].item_id
-        (50, 2)
+        (50, 7)
     """
 
     def __init__(self, items: int, seed: int, start: datetime | None = None) -> None:

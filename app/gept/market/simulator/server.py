@@ -11,7 +11,7 @@ Market endpoints (also under the real prefix ``/api/v1/osrs``): ``/latest[?id=]`
   ``{"rate": 0.1, "kinds": [...], "paths": [...]}``), or clear the fault plan;
 * ``GET|POST|DELETE /_sim/clock``: read, set (``{"now": <unix s or ISO>, "frozen": true}``
   or ``{"advance": <s>}``), or reset "now";
-* ``GET|DELETE /_sim/stats``: requests served per path, or reset the counts.
+* ``GET|DELETE /_sim/stats``: requests served per path and per User-Agent, or reset them.
 
 Example:
     >>> with SimulatorServer(items=20, seed=1) as sim:   # port 0: any free port
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -64,6 +65,14 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128  # bursts of concurrent collectors and load tests
     sim: SimulatorServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up (timeouts, closed keep-alive connections) are normal here.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError | OSError):
+            log.debug("connection from %s ended: %s", client_address, exc)
+            return
+        log.exception("simulator failed to answer %s", client_address)
+
 
 class SimulatorServer:
     """The simulator, bound on construction (so ``port`` is known), served by ``start()``.
@@ -90,6 +99,7 @@ class SimulatorServer:
         self.faults = faults or FaultPlan(seed=self.seed)
         self.clock = clock or SimClock()
         self.requests: dict[str, int] = {}
+        self.user_agents: dict[str, int] = {}
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int, bool], bytes] = OrderedDict()
         self._mapping: dict[bool, bytes] = {}
@@ -156,10 +166,11 @@ class SimulatorServer:
 
     # -- what each endpoint answers -------------------------------------------------------
 
-    def count(self, path: str) -> None:
-        """Count one request to ``path``."""
+    def count(self, path: str, user_agent: str = "") -> None:
+        """Count one request to ``path`` and the User-Agent that sent it."""
         with self._lock:
             self.requests[path] = self.requests.get(path, 0) + 1
+            self.user_agents[user_agent] = self.user_agents.get(user_agent, 0) + 1
 
     def _cached(self, key: tuple[str, int, bool], make: Any) -> bytes:
         with self._lock:
@@ -247,9 +258,10 @@ class SimulatorServer:
             with self._lock:
                 if method == "DELETE":
                     self.requests.clear()
-                counts = dict(self.requests)
-            return _Response(200, json.dumps({"requests": counts,
-                                              "total": sum(counts.values())}).encode())
+                    self.user_agents.clear()
+                counts, agents = dict(self.requests), dict(self.user_agents)
+            return _Response(200, json.dumps({"requests": counts, "total": sum(counts.values()),
+                                              "user_agents": agents}).encode())
         return _Response(404, render.error_body(f"no control endpoint {path}"))
 
 
@@ -304,6 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
         size = max(1, -(-len(resp.body) // SLOW_CHUNKS))
         for start in range(0, len(resp.body), size):
             if self.server.sim.stopping.wait(slow / SLOW_CHUNKS):
+                self.close_connection = True
                 return
             self.wfile.write(resp.body[start:start + size])
             self.wfile.flush()
@@ -346,7 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in MARKET_PATHS:
             self._send(_Response(404, render.error_body(f"no endpoint {path}")))
             return
-        sim.count(path)
+        sim.count(path, self.headers.get("User-Agent", ""))
         fault = sim.faults.choose(path, self._requested_fault(query))
         if fault is None:
             self._send(sim.answer(path, query, wrong_types=False))
@@ -386,6 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault.kind == "timeout":
             if sim.stopping.wait(fault.seconds()):
+                self.close_connection = True  # shutting down: hang up instead of answering
                 return
             self._send(sim.answer(path, query, wrong_types=False))
             return

@@ -1,0 +1,42 @@
+"""`gept market simulate` starts, answers like the API, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from gept.market.client import WikiClient
+
+GEPT = str(Path(sys.executable).with_name("gept"))
+
+
+def test_simulate_serves_the_api_and_stops_on_sigterm() -> None:
+    proc = subprocess.Popen(
+        [GEPT, "market", "simulate", "--port", "0", "--items", "25", "--seed", "3",
+         "--now", "2026-01-01T00:00:00+00:00", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        assert info["status"] == "listening"
+        assert info["port"] > 0
+        with WikiClient(info["url"], "gept-tests/0.1 (ops@example.org)") as client:
+            snap = client.five_minute()
+            assert len(snap.rows) == 25
+            assert snap.timestamp.isoformat() == "2025-12-31T23:55:00+00:00"  # frozen clock
+            assert len(client.mapping()) == 25
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+    assert code == 0
+
+
+def test_simulate_refuses_a_bad_fault_kind() -> None:
+    proc = subprocess.run(
+        [GEPT, "market", "simulate", "--port", "0", "--fault-rate", "0.5",
+         "--fault-kinds", "teapot", "--json"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout)["field"] == "fault"
