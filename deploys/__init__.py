@@ -1,0 +1,1 @@
+"""pyinfra deploys: `pyinfra inventory/<env>.py deploys/ampere.py` (and hydra.py)."""

@@ -1,0 +1,177 @@
+"""Facts the GePT deploys and their danger-zone guards read from a host.
+
+Each fact is a ``command()`` (what runs on the host, read-only) and a pure ``process()``
+(lines in, typed value out), so parsers are tested from recorded output without a host.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from pyinfra.api import FactBase
+
+MISSING = "__gept_missing__"
+
+
+def _text(lines: list[str]) -> str:
+    return "\n".join(lines)
+
+
+class JsonFile(FactBase):
+    """A JSON document on the host, or ``None`` when the file is missing or not JSON."""
+
+    def command(self, path: str) -> str:
+        q = shlex.quote(path)
+        return f"cat {q} 2>/dev/null || echo {MISSING}"
+
+    def process(self, output: list[str]) -> Any:
+        text = _text(output).strip()
+        if not text or text == MISSING:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+
+class PostgresConfFragment(FactBase):
+    """``key = value`` settings of a postgresql.conf fragment; ``None`` when absent.
+
+    Values keep their quoting as written (``'localhost'``), comments are dropped.
+    """
+
+    def command(self, path: str) -> str:
+        q = shlex.quote(path)
+        return f"cat {q} 2>/dev/null || echo {MISSING}"
+
+    def process(self, output: list[str]) -> dict[str, str] | None:
+        if output and output[0].strip() == MISSING:
+            return None
+        settings: dict[str, str] = {}
+        for raw in output:
+            line = raw.split("#", 1)[0].strip()
+            if not line or "=" not in line:
+                continue
+            key, value = line.split("=", 1)
+            settings[key.strip()] = value.strip()
+        return settings
+
+
+class PostgresClusters(FactBase):
+    """PostgreSQL clusters on the host: ``[{"version": 15, "name": "main", "status": ...}]``."""
+
+    @staticmethod
+    def default() -> list[dict[str, Any]]:
+        return []
+
+    def command(self) -> str:
+        return "pg_lsclusters --no-header 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> list[dict[str, Any]]:
+        clusters = []
+        for line in output:
+            parts = line.split()
+            if len(parts) >= 4 and parts[0].isdigit():
+                clusters.append({"version": int(parts[0]), "name": parts[1],
+                                 "port": int(parts[2]), "status": parts[3]})
+        return clusters
+
+
+def _psql(database: str, sql: str) -> str:
+    """A read-only query as the postgres superuser; prints nothing when it cannot run."""
+    return (f"command -v psql >/dev/null && cd / && runuser -u postgres -- psql -X -q -A -t "
+            f"-F ' ' -d {shlex.quote(database)} -c {shlex.quote(sql)} 2>/dev/null || true")
+
+
+class MigrationLedger(FactBase):
+    """Applied schema migrations: ``{version: checksum}`` (empty for a fresh database)."""
+
+    @staticmethod
+    def default() -> dict[int, str]:
+        return {}
+
+    def command(self, database: str) -> str:
+        return _psql(database, "SELECT version, checksum FROM schema_migrations ORDER BY 1")
+
+    def process(self, output: list[str]) -> dict[int, str]:
+        ledger: dict[int, str] = {}
+        for line in output:
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit():
+                ledger[int(parts[0])] = parts[1]
+        return ledger
+
+
+class ActiveModels(FactBase):
+    """The ACTIVE model of each scope: ``{scope: model_id}``."""
+
+    @staticmethod
+    def default() -> dict[str, int]:
+        return {}
+
+    def command(self, database: str) -> str:
+        return _psql(database, "SELECT scope, id FROM model_registry WHERE status = 'ACTIVE'")
+
+    def process(self, output: list[str]) -> dict[str, int]:
+        active: dict[str, int] = {}
+        for line in output:
+            parts = line.rsplit(" ", 1)
+            if len(parts) == 2 and parts[1].isdigit():
+                active[parts[0]] = int(parts[1])
+        return active
+
+
+class DockerImageId(FactBase):
+    """The id of a local Docker image, or ``None`` when the engine does not have it."""
+
+    def command(self, tag: str) -> str:
+        return (f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(tag)} 2>/dev/null "
+                "|| true")
+
+    def process(self, output: list[str]) -> str | None:
+        text = _text(output).strip()
+        return text or None
+
+
+class ComposeServicesRunning(FactBase):
+    """Services of a Compose project whose containers are running: ``{service: True}``."""
+
+    @staticmethod
+    def default() -> dict[str, bool]:
+        return {}
+
+    def command(self, project: str) -> str:
+        label = shlex.quote(f"label=com.docker.compose.project={project}")
+        fmt = shlex.quote('{{.Label "com.docker.compose.service"}} {{.State}}')
+        return f"docker ps -a --filter {label} --format {fmt} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict[str, bool]:
+        services: dict[str, bool] = {}
+        for line in output:
+            parts = line.split()
+            if len(parts) == 2:
+                services[parts[0]] = services.get(parts[0], False) or parts[1] == "running"
+        return services
+
+
+class CronFile(FactBase):
+    """The job lines of an /etc/cron.d file (comments and env lines dropped); ``None`` if absent."""
+
+    def command(self, path: str) -> str:
+        q = shlex.quote(path)
+        return f"cat {q} 2>/dev/null || echo {MISSING}"
+
+    def process(self, output: list[str]) -> list[str] | None:
+        if output and output[0].strip() == MISSING:
+            return None
+        jobs = []
+        for raw in output:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if "=" in line.split()[0]:
+                continue
+            jobs.append(line)
+        return jobs

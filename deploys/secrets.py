@@ -1,0 +1,42 @@
+"""Secrets the deploys hand to hosts, read on the controller: never stored in the repo.
+
+Order: the environment (``GEPT_DB_PASSWORD``, ``GEPT_ENGINE_API_KEY``), a file named by
+``GEPT_DB_PASSWORD_FILE`` / ``GEPT_ENGINE_API_KEY_FILE``, then ``<secrets_dir>/<name>``
+(inventory data ``secrets_dir``, default ``~/.config/gept/secrets``). Files must be 0600.
+Only an inventory with ``generate_secrets = True`` (the lab) may create missing ones.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from gept.core.config import read_secret_file
+
+NAMES = {"db_password": "GEPT_DB_PASSWORD", "engine_api_key": "GEPT_ENGINE_API_KEY"}
+
+
+def secret(name: str, data: Any) -> str:
+    """The value of secret ``name`` (``db_password`` or ``engine_api_key``).
+
+    Raises:
+        RuntimeError: naming every place looked at when the secret is missing.
+    """
+    env = NAMES[name]
+    if os.environ.get(env):
+        return os.environ[env]
+    if os.environ.get(env + "_FILE"):
+        return read_secret_file(Path(os.environ[env + "_FILE"]))
+    folder = Path(data.get("secrets_dir") or "~/.config/gept/secrets").expanduser()
+    path = folder / name
+    if not path.exists() and data.get("generate_secrets"):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+    if not path.exists():
+        raise RuntimeError(f"secret {name} is not set: export {env}, or {env}_FILE, "
+                           f"or create {path} (mode 0600)")
+    return read_secret_file(path)

@@ -1,0 +1,61 @@
+"""The collectors on Ampere: a Docker Compose project (one service per collector and the
+status page) on the host network, restarted unless stopped, configured by a 0600 .env.
+
+``intervals.json`` records the intervals the project runs with; the guard compares it with
+the desired ones (``collector-intervals`` danger zone) before anything changes.
+"""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from urllib.parse import quote
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import docker, files
+
+from deploys.facts.gept import ComposeServicesRunning
+from deploys.guard import intervals_path
+from deploys.secrets import secret
+from deploys.tasks import TEMPLATES
+from deploys.tasks.docker import ship_image
+
+PROJECT = "collectors"
+
+
+def service_names(intervals: dict[str, int]) -> list[str]:
+    """Compose service names: ``collector-<name>`` for each collector, and ``status-page``."""
+    return [f"collector-{name}" for name in intervals] + ["status-page"]
+
+
+@deploy("Run the collectors")
+def run_collectors() -> None:
+    """Ship the image, render the project, bring it up only when something changed."""
+    data = host.data
+    tag, loaded = ship_image("collectors", data.get("collectors_base_image"), True)
+    intervals = dict(data.collector_intervals)
+    files.directory(name="Create the collectors project", path=data.collectors_dir,
+                    user="root", group="root", mode="0755")
+    password = quote(secret("db_password", data), safe="")
+    env = files.template(
+        name="Write the collectors .env", src=f"{TEMPLATES}/collectors/env.j2",
+        dest=f"{data.collectors_dir}/.env", mode="0600",
+        database_url=(f"postgresql://{data.db_user}:{password}@127.0.0.1:"
+                      f"{data.postgres_port}/{data.db_name}"))
+    compose = files.template(
+        name="Write the collectors compose file",
+        src=f"{TEMPLATES}/collectors/docker-compose.yml.j2",
+        dest=f"{data.collectors_dir}/docker-compose.yml", mode="0644", image=tag,
+        intervals=intervals, metrics_ports=data.collector_metrics_ports)
+    recorded = files.put(
+        name="Record the collector intervals", src=StringIO(json.dumps(
+            intervals, indent=2, sort_keys=True) + "\n"),
+        dest=intervals_path(data), mode="0644")
+    running = host.get_fact(ComposeServicesRunning, project=PROJECT)
+    all_up = all(running.get(s) for s in service_names(intervals))
+    changed = [op for op in (loaded, env, compose, recorded) if op is not None]
+    docker.compose(
+        name="Bring the collectors up", project_directory=data.collectors_dir,
+        project_name=PROJECT, compose_command="docker-compose", remove_orphans=True,
+        _if=lambda: (not all_up) or any(op.did_change() for op in changed))

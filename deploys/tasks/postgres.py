@@ -1,0 +1,45 @@
+"""PostgreSQL 15 from apt: the ``osrs_data`` database, the ``osrs_user`` role, tuning in a
+conf.d fragment (reload for reloadable settings; a restart only inside the
+``restart-postgres`` danger zone)."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, postgres, systemd
+
+from deploys.guard import postgres_conf_path
+from deploys.secrets import secret
+from deploys.tasks import TEMPLATES
+
+
+@deploy("Install and configure PostgreSQL")
+def configure_postgres(restart_allowed: bool = False) -> None:
+    """Install PostgreSQL, tune it, create the role and database.
+
+    Args:
+        restart_allowed: the guard approved the ``restart-postgres`` zone for this run.
+    """
+    data = host.data
+    version = data.postgres_version
+    apt.packages(name=f"Install PostgreSQL {version}",
+                 packages=[f"postgresql-{version}", f"postgresql-client-{version}"],
+                 no_recommends=True)
+    tuned = files.template(
+        name="Tune PostgreSQL (conf.d fragment)", src=f"{TEMPLATES}/postgres/gept.conf.j2",
+        dest=postgres_conf_path(data), user="postgres", group="postgres", mode="0644",
+        settings=data.postgres_settings)
+    unit = f"postgresql@{version}-main.service"
+    systemd.service(name="Start PostgreSQL", service=unit, running=True, enabled=True)
+    # Reloadable settings apply on reload; restart-only ones need the coordinated restart.
+    systemd.service(name="Reload PostgreSQL for changed settings", service=unit,
+                    reloaded=True, _if=lambda: tuned.did_change() and not restart_allowed)
+    systemd.service(name="Restart PostgreSQL (coordinated: restart-postgres)", service=unit,
+                    restarted=True, _if=lambda: tuned.did_change() and restart_allowed)
+
+    password = secret("db_password", data)
+    psql = {"_sudo_user": "postgres", "_use_sudo_login": False, "_chdir": "/"}
+    postgres.role(name=f"Create the {data.db_user} role", role=data.db_user,
+                  password=password, login=True, **psql)
+    postgres.database(name=f"Create the {data.db_name} database", database=data.db_name,
+                      owner=data.db_user, encoding="UTF8", **psql)

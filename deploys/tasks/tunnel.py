@@ -1,0 +1,118 @@
+"""Hydra's database tunnel: ``gept-db-tunnel.service`` forwards Hydra 127.0.0.1:15432 to
+Ampere 127.0.0.1:5432 over SSH, with a key made on Hydra and authorized on Ampere for port
+forwarding to PostgreSQL only.
+
+Ampere's half authorizes Hydra's public key. On a first converge the key does not exist yet
+when pyinfra plans, so the authorization runs as a callback at execution time, creating the
+key on Hydra if needed (the same command Hydra's own deploy uses); later runs read the key
+at plan time and change nothing.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File, FileContents
+from pyinfra.operations import files, python, server, systemd
+
+from deploys.guard import peer
+from deploys.tasks import TEMPLATES
+
+KEY_DIR = "/etc/gept/tunnel"
+KEY = f"{KEY_DIR}/id_ed25519"
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
+
+
+def keygen_command(owner: str) -> str:
+    """Create the tunnel key unless it exists (shared by both halves: never overwrites)."""
+    return (f"mkdir -p {KEY_DIR} && chmod 0700 {KEY_DIR} && chown {owner}: {KEY_DIR} && "
+            f"(test -f {KEY} || ssh-keygen -q -t ed25519 -N '' -C gept-db-tunnel -f {KEY}) && "
+            f"chown {owner}: {KEY} {KEY}.pub && chmod 0600 {KEY}")
+
+
+def authorized_line(public_key: str, port: int) -> str:
+    """The key may only forward to PostgreSQL on Ampere's loopback; no shell, no pty."""
+    return (f'restrict,port-forwarding,permitopen="127.0.0.1:{port}",'
+            f'command="/usr/sbin/nologin" {public_key.strip()}\n')
+
+
+@deploy("Accept the database tunnel from Hydra")
+def accept_tunnel() -> None:
+    """On Ampere: the tunnel account and Hydra's key, restricted to port forwarding."""
+    data = host.data
+    hydra = peer("hydra")
+    user = data.get("tunnel_user") or "gept-tunnel"
+    home = f"/var/lib/{user}"
+    server.user(name="Create the tunnel account", user=user, system=True, home=home,
+                create_home=True, shell="/usr/sbin/nologin")
+    files.directory(name="Create the tunnel account's .ssh", path=f"{home}/.ssh", user=user,
+                    group=user, mode="0700")
+    dest = f"{home}/.ssh/authorized_keys"
+    pub = None
+    if hydra is not None:
+        lines = hydra.get_fact(FileContents, path=f"{KEY}.pub")
+        pub = lines[0] if lines else None
+    pub = pub or data.get("tunnel_public_key")
+    if pub:
+        files.put(name="Authorize Hydra's tunnel key", src=StringIO(
+            authorized_line(pub, data.postgres_port)), dest=dest, user=user, group=user,
+            mode="0600")
+    elif hydra is not None:
+        python.call(name="Authorize Hydra's tunnel key (made on Hydra now)",
+                    function=_authorize_at_run_time, hydra=hydra, dest=dest, user=user,
+                    port=data.postgres_port, owner=hydra.data.gept_user)
+
+
+def _authorize_at_run_time(hydra: object, dest: str, user: str, port: int,
+                           owner: str) -> None:
+    ok, out = hydra.run_shell_command(  # type: ignore[attr-defined]
+        f"{keygen_command(owner)} && cat {KEY}.pub", _sudo=True)
+    if not ok:
+        raise RuntimeError(f"could not create the tunnel key on hydra: {out.stderr}")
+    line = authorized_line(out.stdout.strip().splitlines()[-1], port).strip()
+    ok, out = host.run_shell_command(
+        f"printf '%s\\n' '{line}' > {dest} && chown {user}: {dest} && chmod 0600 {dest}",
+        _sudo=True)
+    if not ok:
+        raise RuntimeError(f"could not authorize the tunnel key on ampere: {out.stderr}")
+
+
+@deploy("Run the database tunnel to Ampere")
+def run_tunnel() -> None:
+    """On Hydra: the key, Ampere's host key, and the always-restarting tunnel unit."""
+    data = host.data
+    owner = data.gept_user
+    enabled = bool(data.get("tunnel_enabled", True))
+    if not enabled:
+        systemd.service(name="Stop the database tunnel", service="gept-db-tunnel.service",
+                        running=False, enabled=False)
+        files.file(name="Remove the tunnel unit",
+                   path="/etc/systemd/system/gept-db-tunnel.service", present=False)
+        return
+    if not host.get_fact(File, path=KEY):
+        server.shell(name="Create the tunnel key", commands=[keygen_command(owner)])
+    ampere = peer("ampere")
+    host_key = data.get("tunnel_target_host_key")
+    if ampere is not None:
+        lines = ampere.get_fact(FileContents, path=HOST_KEY)
+        if lines:
+            host_key = " ".join(lines[0].split()[:2])
+    target = data.tunnel_target_host
+    port = int(data.tunnel_target_port)
+    name = target if port == 22 else f"[{target}]:{port}"
+    known = None
+    if host_key:
+        known = files.put(name="Trust Ampere's SSH host key", src=StringIO(
+            f"{name} {host_key}\n"), dest=f"{KEY_DIR}/known_hosts", user=owner, group=owner,
+            mode="0644")
+    unit = files.template(name="Install the tunnel unit",
+                          src=f"{TEMPLATES}/tunnel/gept-db-tunnel.service.j2",
+                          dest="/etc/systemd/system/gept-db-tunnel.service", mode="0644",
+                          key=KEY, known_hosts=f"{KEY_DIR}/known_hosts")
+    systemd.service(name="Start the database tunnel", service="gept-db-tunnel.service",
+                    running=True, enabled=True, daemon_reload=unit.did_change)
+    systemd.service(name="Restart the tunnel for a new unit or host key",
+                    service="gept-db-tunnel.service", restarted=True,
+                    _if=lambda: unit.did_change() or bool(known and known.did_change()))

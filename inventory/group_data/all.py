@@ -1,0 +1,68 @@
+"""Data every host shares: the single source of versions, ports, paths and schedules.
+
+Deploys, runbooks and checks read these names; change a value here, never in a deploy.
+Collector intervals are not restated: they come from ``gept.core.config`` (one place to
+guard, because changing one is the ``collector-intervals`` danger zone).
+"""
+
+from gept.core.config import COLLECTOR_INTERVALS
+
+# Operations run as root through sudo (production logs in as a sudo user; lab as root).
+_sudo = True
+
+# -- people and places ------------------------------------------------------------------
+gept_user = "gept"
+gept_group = "gept"
+config_dir = "/etc/gept"
+state_dir = "/var/lib/gept/state"
+models_dir = "/var/lib/gept/models"
+log_dir = "/var/log/gept"
+wheelhouse_dir = "/opt/gept/wheelhouse"
+app_root = "/opt/gept/app"          # releases/<version>/venv + current (Ampere overrides)
+keep_releases = 5
+
+# -- versions ---------------------------------------------------------------------------
+postgres_version = 15
+python = "python3"
+app_extras = "ml"                   # CatBoost for training and both inference roles
+
+# -- network ----------------------------------------------------------------------------
+ssh_port_internal = 22
+postgres_port = 5432
+engine_port = 8000
+status_port = 8080
+collector_metrics_ports = {"5m": 9100, "1h": 9101, "news": 9102, "latest": 9103,
+                           "players": 9104, "items": 9105}
+prometheus_port = 9090
+alertmanager_port = 9093
+grafana_port = 3001
+node_exporter_port = 9110
+postgres_exporter_port = 9187
+tunnel_local_port = 15432
+# Ports the firewall opens to the world: SSH and the engine, nothing else.
+firewall_open_ports = [22, 8000]
+
+# -- database ---------------------------------------------------------------------------
+db_name = "osrs_data"
+db_user = "osrs_user"
+
+# -- schedules --------------------------------------------------------------------------
+collector_intervals = dict(COLLECTOR_INTERVALS)
+inference_minute = "*/5"
+stale_after_seconds = 600
+backup_hour = "2"
+backup_minute = "0"
+backup_dir = "/var/backups/gept"
+backup_retention_days = 7
+
+# -- upstream -----------------------------------------------------------------------------
+wiki_base_url = "https://prices.runescape.wiki/api/v1/osrs"
+wiki_user_agent = "gept-collector/0.1 (ops@gept.example)"
+
+# -- time sync and updates --------------------------------------------------------------
+ntp_servers = ["0.debian.pool.ntp.org", "1.debian.pool.ntp.org"]
+unattended_upgrades_origins = ["origin=Debian,codename=${distro_codename},label=Debian-Security",
+                               "origin=Debian,codename=${distro_codename}-security,label=Debian-Security"]
+
+# -- the database tunnel (Hydra -> Ampere) ------------------------------------------------
+tunnel_user = "gept-tunnel"         # the account on Ampere the tunnel key may use

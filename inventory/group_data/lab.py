@@ -1,0 +1,21 @@
+"""The lab's differences from production, as data only (no lab branches in the deploys).
+
+The lab hosts are containers on this machine: no GPU, no public image registry, the market
+simulator (run on Ampere by ``make demo``) stands in for the OSRS Wiki, and secrets are
+generated into the lab's state directory.
+"""
+
+from gept.lab.topology import LabTopology
+
+secrets_dir = str(LabTopology.from_env().state_dir / "secrets")
+generate_secrets = True
+
+task_type = "CPU"
+gpu_devices = ""
+# Grafana exists only on public registries: its compose service is rendered and validated
+# (`docker-compose config`) but not started in the lab.
+grafana_enabled = False
+wiki_base_url = "http://127.0.0.1:8090/api/v1/osrs"
+wiki_user_agent = "gept-lab/0.1 (lab@gept.example)"
+# The collectors image builds FROM the lab's own Debian base (no public registry here).
+collectors_base_image = "lab"
