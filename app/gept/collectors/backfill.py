@@ -115,7 +115,7 @@ def backfill(dsn: str | None, client: WikiClient, key: str, since: datetime,
     def conn() -> psycopg.Connection[Any]:
         c = holder.get("c")
         if c is None or c.closed or c.broken:
-            holder["c"] = c = connect(dsn)
+            holder["c"] = c = connect(dsn, autocommit=True)
         return c
 
     def db(func: Callable[[psycopg.Connection[Any]], Any], what: str) -> Any:

@@ -88,7 +88,7 @@ class CollectorRunner:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.dsn)
+            self._conn = connect(self.dsn, autocommit=True)
         return self._conn
 
     def _drop_connection(self) -> None:
