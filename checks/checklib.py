@@ -36,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "collector_metrics_ports": {"5m": 9100, "1h": 9101, "news": 9102, "latest": 9103,
                                 "players": 9104, "items": 9105},
     "firewall_open_ports": [22, 8000],
-    "tunnel_service": "gept-tunnel.service",
+    "tunnel_service": "gept-db-tunnel.service",
 }
 APP_ROOTS = {"ampere": "/opt/recommendation-engine", "hydra": "/opt/gept/app"}
 
@@ -52,6 +52,30 @@ except urllib.error.HTTPError as e:
 except Exception as e:
     out = {"status": 0, "body": "", "error": f"{type(e).__name__}: {e}"}
 print(json.dumps(out))
+"""
+
+
+# Runs on the host: send PostgreSQL's SSLRequest and print the one-byte answer ("S" or "N").
+# A bare TCP connect is not enough through an SSH forward: ssh accepts locally even when the
+# far side is down, then closes the connection, which prints nothing here.
+_PG_PROBE = r"""
+import socket, struct, sys
+try:
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as s:
+        s.sendall(struct.pack("!ii", 8, 80877103))
+        print(s.recv(1).decode("ascii", "replace") or "closed")
+except Exception as e:
+    print(f"{type(e).__name__}: {e}")
+"""
+
+# Runs on the host with the release's venv: one query as the app's user, via psycopg.
+_PSYCOPG_QUERY = r"""
+import sys, psycopg
+password = open(sys.argv[5]).read().strip()
+with psycopg.connect(host="127.0.0.1", port=int(sys.argv[1]), user=sys.argv[2],
+                     dbname=sys.argv[3], password=password, connect_timeout=5) as conn:
+    for row in conn.execute(sys.argv[4]).fetchall():
+        print("|".join("" if v is None else str(v) for v in row))
 """
 
 
@@ -129,13 +153,25 @@ class Target:
             return HttpAnswer(0, "", f"python3 on the host failed: {result.stderr[:200]}")
         return HttpAnswer(int(data["status"]), data.get("body", ""), data.get("error", ""))
 
-    def sql(self, query: str, port: int | None = None) -> Any:
-        """Run ``query`` with psql as the app's database user, password read on the host.
+    def pg_answers(self, port: int) -> str:
+        """What a PostgreSQL server on 127.0.0.1:``port`` of the host answers to SSLRequest:
+        "S" or "N" when PostgreSQL is there, anything else when it is not."""
+        return str(self.host.run("python3 -c %s %s", _PG_PROBE, str(port)).stdout.strip())
 
-        The password never leaves the host: ``$(cat …)`` is expanded there.
+    def sql(self, query: str, port: int | None = None) -> Any:
+        """Run ``query`` as the app's database user, the password read on the host.
+
+        Uses psql where it is installed (Ampere), else psycopg in the release's venv (Hydra
+        has no PostgreSQL client package). The password never leaves the host.
         """
         port = port or int(self.get("postgres_port"))
         password_file = f"{self.get('config_dir')}/db_password"
+        if not self.host.exists("psql"):
+            python = f"{self.get('app_root')}/current/venv/bin/python"
+            args = [str(port), str(self.get("db_user")), str(self.get("db_name")), query,
+                    password_file]
+            return self.run(" ".join(shlex.quote(a) for a in
+                                     [python, "-c", _PSYCOPG_QUERY, *args]))
         cmd = (f"PGPASSWORD=\"$(cat {shlex.quote(password_file)})\" PGCONNECT_TIMEOUT=5 "
                f"psql -X -A -t -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {port} "
                f"-U {shlex.quote(str(self.get('db_user')))} "
