@@ -299,6 +299,23 @@ def _decode(token: str) -> dict[str, Any]:
     return payload
 
 
+def peek_zone(token: str) -> str | None:
+    """The zone a token *claims* (unverified; only to pick among several tokens).
+
+    Example:
+        >>> peek_zone("not-a-token") is None
+        True
+    """
+    parts = token.strip().split(".")
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        return None
+    try:
+        zone = json.loads(_unb64(parts[1])).get("zone")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    return zone if isinstance(zone, str) else None
+
+
 def _read_ledger() -> list[dict[str, Any]]:
     path = ledger_path()
     if not path.exists():

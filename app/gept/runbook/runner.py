@@ -1,0 +1,358 @@
+"""Run a plan: guards, locks, preconditions, steps, rollback, verification, audit, one result.
+
+Order of a run, and why:
+
+1. ``requested`` is audited; the controller lock is taken (local only: a refused run never
+   touches a host).
+2. Danger zones: :func:`gept.guards.require` consumes a token bound to this plan's hash, or
+   the run is refused (exit 3) before anything connects.
+3. Connect to every host and take the host locks (``mkdir``; held → exit 4 naming the holder).
+4. Preconditions on all hosts; a failure stops the run before anything changes.
+5. Steps, each on all its hosts (in parallel), every host reported (Fabric ``GroupResult``
+   style) before a failure decides what happens: ``abort``, ``continue`` or ``rollback``.
+6. Verification steps; then the verdict rules (triage runbooks).
+7. Locks released; the host's audit lines are appended in the same round trip.
+
+Example:
+    >>> result = run_plan(plan, token=None)  # doctest: +SKIP
+    >>> result["status"], result["plan_hash"]  # doctest: +SKIP
+    ('ok', '5f1c...')
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets as pysecrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from gept import guards
+from gept.core.errors import Locked, NeedsCoordination
+from gept.runbook import lock as locks
+from gept.runbook.hosts import Host
+from gept.runbook.plan import Action, Plan, StepPlan, public_params
+from gept.runbook.transport import Outcome, Session, run_local
+
+TAIL = 2000
+OUTPUT_MAX = 4000
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: ``20260101T120000Z-1a2b3c``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + pysecrets.token_hex(3)
+
+
+class _Run:
+    def __init__(self, plan: Plan, run_id: str) -> None:
+        self.plan = plan
+        self.rb = plan.runbook
+        self.run_id = run_id
+        self.secrets = [str(v) for k, v in plan.params.items()
+                        if self.rb.parameters[k].secret and str(v)]
+        self.sessions: dict[str, Session] = {n: Session(h) for n, h in plan.host_index.items()}
+        self.hosts: dict[str, dict[str, Any]] = {n: {"steps": [], "outputs": {}}
+                                                 for n in self.sessions}
+        self.host_audit: dict[str, list[str]] = {n: [] for n in self.sessions}
+        self.verification: list[dict[str, Any]] = []
+        self.failed_steps: set[str] = set()
+        self.passed: dict[str, bool] = {}
+
+    # ------------------------------------------------------------------ audit helpers
+    def _scrub(self, text: str) -> str:
+        for value in self.secrets:
+            text = text.replace(value, "***")
+        return text
+
+    def audit(self, event: str, host: str | None = None, **fields: Any) -> None:
+        record = guards.audit(event, run_id=self.run_id, runbook=self.rb.name,
+                              plan_hash=self.plan.plan_hash, **({"host": host} if host else {}),
+                              **fields)
+        line = json.dumps(record, default=str)
+        for name in ([host] if host else list(self.host_audit)):
+            if name in self.host_audit:
+                self.host_audit[name].append(line)
+
+    # ------------------------------------------------------------------ execution
+    def execute(self, step: StepPlan, host: str, action: Action) -> dict[str, Any]:
+        attempts = 0
+        started = time.monotonic()
+        max_attempts = 1 + step.retries.count
+        outcome = Outcome(None, "", "", 0.0, "not run")
+        ok = False
+        why = ""
+        while attempts < max_attempts:
+            attempts += 1
+            outcome, ok, why = self._attempt(step, host, action)
+            if ok or attempts >= max_attempts:
+                break
+            time.sleep(step.retries.delay)
+        result: dict[str, Any] = {
+            "section": step.section, "step": step.name, "kind": step.kind, "ok": ok,
+            "exit": outcome.exit, "attempts": attempts,
+            "duration_s": round(time.monotonic() - started, 3),
+            "command": action.command,
+            "stdout": self._scrub(outcome.stdout[-TAIL:]),
+            "stderr": self._scrub(outcome.stderr[-TAIL:]),
+        }
+        if not ok:
+            result["error"] = why
+        if step.output:
+            self.hosts[host]["outputs"][step.output] = self._scrub(
+                outcome.stdout.strip()[:OUTPUT_MAX])
+        return result
+
+    def _issue(self, host: str, action: Action, timeout: float) -> Outcome:
+        if action.controller:
+            return run_local(action.secret_command, timeout)
+        session = self.sessions[host]
+        if action.upload is not None:
+            src, dest, mode = action.upload
+            return session.put(src, dest, mode, timeout)
+        return session.run(action.secret_command, timeout)
+
+    def _attempt(self, step: StepPlan, host: str, action: Action) -> tuple[Outcome, bool, str]:
+        if action.wait_timeout is not None:
+            deadline = time.monotonic() + action.wait_timeout
+            tries = 0
+            while True:  # bounded by the deadline and by a hard count
+                tries += 1
+                remaining = max(1.0, deadline - time.monotonic())
+                out = self._issue(host, action, min(step.timeout, remaining))
+                ok, why = _judge(out, action)
+                if ok or time.monotonic() >= deadline or tries >= 10_000:
+                    if not ok:
+                        why = f"not ready after {action.wait_timeout:g}s ({tries} tries): {why}"
+                    return out, ok, why
+                time.sleep(min(action.wait_interval or 2, max(0, deadline - time.monotonic())))
+        out = self._issue(host, action, step.timeout)
+        ok, why = _judge(out, action)
+        return out, ok, why
+
+    def run_step(self, step: StepPlan) -> bool:
+        """Run one step on all its hosts; record every host; True when all succeeded."""
+        items = list(step.actions.items())
+        if len(items) == 1:
+            results = [self.execute(step, items[0][0], items[0][1])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+                results = list(pool.map(lambda kv: self.execute(step, kv[0], kv[1]), items))
+        all_ok = True
+        for (host, _action), result in zip(items, results, strict=True):
+            self.hosts[host]["steps"].append(result)
+            self.audit("step", host=host, section=step.section, step=step.name,
+                       ok=result["ok"], exit=result["exit"], attempts=result["attempts"],
+                       duration_s=result["duration_s"], command=result["command"],
+                       error=result.get("error"))
+            all_ok = all_ok and result["ok"]
+        if all_ok:
+            self.passed[step.name] = True
+        else:
+            self.failed_steps.add(step.name)
+        return all_ok
+
+    def run_section(self, name: str) -> tuple[bool, str | None]:
+        """Run a section. Returns (all ok, the on_failure that stopped it or None)."""
+        all_ok = True
+        for step in self.plan.section(name):
+            if self.run_step(step):
+                continue
+            all_ok = False
+            if name in ("verify", "rollback"):
+                continue  # report every check; roll back as much as possible
+            if step.on_failure != "continue":
+                return False, step.on_failure if name == "steps" else "abort"
+        return all_ok, None
+
+
+def _judge(out: Outcome, action: Action) -> tuple[bool, str]:
+    if out.error is not None:
+        return False, out.error
+    stdout = out.stdout
+    if action.http_status is not None:
+        body, _, code = stdout.rstrip("\n").rpartition("\n")
+        if out.exit != 0:
+            return False, f"curl exit {out.exit}: {out.stderr.strip()[-200:]}"
+        if code.strip() != str(action.http_status):
+            return False, f"HTTP {code.strip() or '?'} (expected {action.http_status})"
+        if action.http_contains is not None and action.http_contains not in body:
+            return False, f"response does not contain {action.http_contains!r}"
+        return True, ""
+    if out.exit != 0:
+        detail = (out.stderr.strip() or out.stdout.strip())[-300:]
+        return False, f"exit {out.exit}: {detail}"
+    if action.expect is not None and not re.search(action.expect, stdout):
+        return False, f"output does not match {action.expect!r}: {stdout.strip()[-200:]!r}"
+    return True, ""
+
+
+def _verdict(run: _Run) -> dict[str, Any] | None:
+    outputs: dict[str, list[str]] = {}
+    for data in run.hosts.values():
+        for k, v in data["outputs"].items():
+            outputs.setdefault(k, []).append(v)
+    for rule in run.rb.verdict:
+        cond = rule.when
+        if cond is not None:
+            if cond.failed and not any(n in run.failed_steps for n in cond.failed):
+                continue
+            if cond.passed and not all(run.passed.get(n) for n in cond.passed):
+                continue
+            if cond.matches and not all(any(re.search(rx, v) for v in outputs.get(k, []))
+                                        for k, rx in cond.matches.items()):
+                continue
+        return {"verdict": rule.verdict, "next": rule.next}
+    return None
+
+
+def run_plan(plan: Plan, token: str | list[str] | None = None, run_id: str | None = None,
+             on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Execute a plan and return the one result object (``--json`` prints it).
+
+    Args:
+        plan: from :func:`gept.runbook.plan.make_plan`.
+        token: coordination token(s) for the runbook's danger zones (else
+            ``GEPT_COORDINATION_TOKEN``).
+        run_id: use this id instead of a fresh one.
+        on_event: called with a short line as steps finish (human progress output).
+
+    Raises:
+        NeedsCoordination: a danger zone without a valid token (exit 3); nothing connected.
+        Locked: another run holds the controller or a host lock (exit 4).
+    """
+    run = _Run(plan, run_id or new_run_id())
+    rb = plan.runbook
+    started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    budget = sum(s.timeout * (1 + s.retries.count) for s in plan.steps) + 300
+    holder = locks.holder_record(run.run_id, rb.name, budget)
+    run.audit("requested", params=public_params(rb, plan.params), runbook_class=rb.class_,
+              zones=list(rb.zones), hosts=list(run.sessions))
+
+    controller_locks: list[locks.ControllerLock] = []
+    held_hosts: list[str] = []
+    try:
+        if rb.lock.enabled:
+            for name in run.sessions:
+                cl = locks.ControllerLock(rb.lock_scope, name, holder)
+                cl.acquire()
+                controller_locks.append(cl)
+        for zone in rb.zones:
+            token_id = guards.require(zone, plan.plan_hash, _token_for(zone, token),
+                                      action=f"runbook {rb.name}")
+            run.audit("approved", zone=zone, token_id=token_id)
+        _open_and_lock(run, holder, held_hosts)
+        status, rollback_taken = _body(run, on_event)
+    except (Locked, NeedsCoordination):
+        raise
+    finally:
+        _release(run, held_hosts)
+        for cl in controller_locks:
+            cl.release()
+        for s in run.sessions.values():
+            s.close()
+    verdict = _verdict(run)
+    return {
+        "run_id": run.run_id, "runbook": rb.name, "class": rb.class_, "zones": list(rb.zones),
+        "plan_hash": plan.plan_hash, "status": status,
+        "params": public_params(rb, plan.params),
+        "hosts": run.hosts, "rollback_taken": rollback_taken,
+        "verification": run.verification, "verdict": verdict,
+        "started": started_at, "duration_s": round(time.monotonic() - started, 3),
+    }
+
+
+def _token_for(zone: str, token: str | list[str] | None) -> str | None:
+    """Pick the token meant for ``zone`` among several (by its unverified zone claim)."""
+    if token is None or isinstance(token, str):
+        return token
+    for candidate in token:
+        if guards.peek_zone(candidate) == zone:
+            return candidate
+    return token[0] if token else None
+
+
+def _open_and_lock(run: _Run, holder: dict[str, Any], held: list[str]) -> None:
+    rb = run.rb
+    for name, session in run.sessions.items():
+        host = session.host
+        first = run.host_audit[name]
+        if not rb.lock.enabled:
+            continue
+        cmd = locks.host_acquire_command(host.lock_dir, rb.lock_scope, holder, host.audit_log,
+                                         first)
+        out = session.run(_internal(host, cmd), timeout=30)
+        if out.error is not None or out.exit != 0:
+            continue  # connection failure: reported per host by the steps below
+        run.host_audit[name] = []
+        acquired, broke, other = locks.parse_acquire(out.stdout)
+        if broke:
+            run.audit("lock_broken", host=name, scope=rb.lock_scope)
+        if not acquired:
+            run.audit("refused", host=name, reason="locked", holder=other)
+            raise Locked(f"{rb.lock_scope} on {name} is locked by {locks.describe(other)}",
+                         scope=rb.lock_scope, host=name, holder=other, where="host")
+        held.append(name)
+
+
+def _internal(host: Host, command: str) -> str:
+    """The runner's own bookkeeping commands run as root when the SSH user is not root."""
+    if host.is_root or host.data.get("gept_runbook_no_sudo"):
+        return command
+    import shlex
+
+    return f"sudo -n -- sh -c {shlex.quote(command)}"
+
+
+def _release(run: _Run, held: list[str]) -> None:
+    rb = run.rb
+    for name, session in run.sessions.items():
+        host = session.host
+        lines = run.host_audit[name]
+        if name in held:
+            cmd = locks.host_release_command(host.lock_dir, rb.lock_scope, run.run_id,
+                                             host.audit_log, lines)
+        elif lines and session._conn is not None:
+            cmd = locks.append_command(host.audit_log, lines)
+        else:
+            continue
+        session.run(_internal(host, cmd), timeout=30)
+
+
+def _body(run: _Run, on_event: Callable[[str], None] | None) -> tuple[str, bool]:
+    rb = run.rb
+
+    def say(text: str) -> None:
+        if on_event is not None:
+            on_event(text)
+
+    ok, _ = run.run_section("preconditions")
+    if not ok:
+        run.audit("finished", status="precondition_failed")
+        say("precondition failed: nothing was changed")
+        return "precondition_failed", False
+    ok, stop = run.run_section("steps")
+    rollback_taken = False
+    if stop == "rollback":
+        say("step failed: rolling back")
+        rollback_taken = True
+        rb_ok, _ = run.run_section("rollback")
+        run.audit("rolled_back", ok=rb_ok)
+        status = "rolled_back" if rb_ok else "rollback_failed"
+    elif stop == "abort":
+        status = "failed"
+    else:
+        status = "ok" if ok else ("ok" if rb.verdict else "failed")
+    if status == "ok" or (stop is None and not ok):
+        v_ok, _ = run.run_section("verify")
+        run.verification = [
+            {"host": h, "step": r["step"], "ok": r["ok"], "error": r.get("error")}
+            for h, data in run.hosts.items() for r in data["steps"] if r["section"] == "verify"]
+        if not v_ok and status == "ok":
+            status = "verification_failed"
+    run.audit("finished", status=status, rollback_taken=rollback_taken)
+    say(f"finished: {status}")
+    return status, rollback_taken

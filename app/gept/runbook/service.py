@@ -1,0 +1,124 @@
+"""The runbook operations shared by the CLI and the MCP server (one implementation, one set of
+guards): list, show, validate, plan, run.
+
+Example:
+    >>> [r["name"] for r in list_runbooks()][:2]  # doctest: +SKIP
+    ['check-health', 'deploy-engine']
+    >>> plan("restart-collector", {"collector": "5m"})["plan_hash"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gept.core.errors import InvalidInput
+from gept.runbook import loader
+from gept.runbook.hosts import DEFAULT_INVENTORY, Host, load_hosts
+from gept.runbook.model import Runbook
+from gept.runbook.plan import Plan, make_plan
+from gept.runbook.runner import run_plan
+
+HINTS: dict[str, dict[str, bool]] = {
+    # MCP tool annotations per class (hints only; the guards are enforced server-side).
+    "safe": {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True},
+    "caution": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False},
+    "danger": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False},
+}
+
+
+def inventory_path(given: Path | str | None = None) -> Path:
+    """The inventory file: the argument, ``$GEPT_INVENTORY``, or inventory/production.py."""
+    if given:
+        return Path(given)
+    env = os.environ.get("GEPT_INVENTORY")
+    return Path(env) if env else DEFAULT_INVENTORY
+
+
+def parse_params(pairs: Iterable[str]) -> dict[str, str]:
+    """``["k=v", ...]`` → dict; a pair without ``=`` is refused (exit 2).
+
+    Example:
+        >>> parse_params(["collector=5m", "lines=20"])
+        {'collector': '5m', 'lines': '20'}
+    """
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--param {pair!r} must look like name=value", field="params")
+        if key in out:
+            raise InvalidInput(f"--param {key!r} given twice", field=f"params.{key}")
+        out[key.strip()] = value
+    return out
+
+
+def summary(rb: Runbook) -> dict[str, Any]:
+    """One runbook as a list entry."""
+    return {"name": rb.name, "class": rb.class_, "zones": list(rb.zones),
+            "targets": rb.targets, "description": rb.description.strip(),
+            "parameters": {k: {"type": p.type, "required": p.required, "secret": p.secret,
+                               **({"enum": p.enum} if p.enum else {}),
+                               **({"default": p.default} if p.default is not None else {})}
+                           for k, p in rb.parameters.items()},
+            "hints": HINTS[rb.class_]}
+
+
+def list_runbooks(directory: Path | None = None) -> list[dict[str, Any]]:
+    """Every runbook, validated, as summaries."""
+    catalog = loader.load_dir(directory)
+    return [summary(catalog.runbooks[n]) for n in sorted(catalog.runbooks)]
+
+
+def show(name: str, directory: Path | None = None) -> dict[str, Any]:
+    """The full definition of one runbook (as in its YAML, validated)."""
+    catalog = loader.load_dir(directory)
+    rb = catalog.get(name)
+    return {**summary(rb), "file": str(catalog.files[name]),
+            "definition": rb.model_dump(by_alias=True, exclude_defaults=True)}
+
+
+def validate(paths: list[Path] | None = None, directory: Path | None = None) -> dict[str, Any]:
+    """Validate files (or the whole directory, with references). Raises on any problem."""
+    if paths:
+        names = [loader.load_file(p).name for p in paths]
+    else:
+        names = sorted(loader.load_dir(directory).runbooks)
+    return {"status": "valid", "runbooks": names}
+
+
+def build_plan(name: str, params: Mapping[str, Any], target: str | None = None,
+               inventory: Path | str | None = None, directory: Path | None = None) -> Plan:
+    """Validate and render a runbook for its hosts (nothing connects)."""
+    catalog = loader.load_dir(directory)
+    rb = catalog.get(name)
+    inv = inventory_path(inventory)
+    all_hosts = load_hosts(inv)
+
+    def hosts_for(selector: str) -> list[Host]:
+        found = [h for h in all_hosts if selector in (h.name, h.hostname) or selector in h.groups]
+        if not found:
+            known = sorted({h.name for h in all_hosts} | {g for h in all_hosts for g in h.groups})
+            raise InvalidInput(f"no host or group {selector!r} in {inv}; known: {known}",
+                               field="target")
+        return found
+
+    return make_plan(catalog, name, params, hosts_for(target or rb.targets), hosts_for,
+                     inventory=inv)
+
+
+def plan(name: str, params: Mapping[str, Any], target: str | None = None,
+         inventory: Path | str | None = None, directory: Path | None = None) -> dict[str, Any]:
+    """The plan as JSON: commands per host and the plan hash."""
+    return build_plan(name, params, target, inventory, directory).to_dict()
+
+
+def run(name: str, params: Mapping[str, Any], target: str | None = None,
+        inventory: Path | str | None = None, token: str | list[str] | None = None,
+        directory: Path | None = None,
+        on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Plan and run; the guards refuse danger zones without a token (exit 3)."""
+    built = build_plan(name, params, target, inventory, directory)
+    return run_plan(built, token=token, on_event=on_event)
