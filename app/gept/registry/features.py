@@ -67,8 +67,8 @@ def _median_at(x: FloatArray, at: IntArray, points: int, step: int) -> FloatArra
     """Median of x[t], x[t-step], ... (``points`` values) for each t in ``at``."""
     offsets = np.arange(points, dtype=np.int64) * step
     idx = at[:, None] - offsets[None, :]
-    valid = idx >= 0
-    gathered = x[:, np.clip(idx, 0, None)]
+    valid = (idx >= 0) & (idx < x.shape[1])
+    gathered = x[:, np.clip(idx, 0, x.shape[1] - 1)]
     gathered = np.where(valid[None, :, :], gathered, np.nan)
     with np.errstate(all="ignore"):
         import warnings
@@ -130,8 +130,9 @@ def compute_features(hist: History, at: IntArray) -> npt.NDArray[np.float32]:
         med7 = np.where(h_valid[None, :], med7, np.nan)
         cols.append(mid_at / med7 - 1.0)
         week = h_idx_c - 167
-        past = hist.hourly_mid[:, np.clip(week, 0, None)]
-        past = np.where((week >= 0)[None, :], past, np.nan)
+        n_hours = hist.hourly_mid.shape[1]
+        past = hist.hourly_mid[:, np.clip(week, 0, n_hours - 1)]
+        past = np.where(((week >= 0) & (week < n_hours))[None, :], past, np.nan)
         cols.append(np.log(mid_at / past))
 
         any_price = np.where(np.isnan(hist.high), hist.low, hist.high)

@@ -77,3 +77,25 @@ def seed_history(conn: psycopg.Connection[Any], market: SyntheticMarket, start: 
                 [(m.item_id, m.name, m.members, m.limit, m.value, m.lowalch, m.highalch)
                  for m in market.mapping() if m.item_id in wanted])
     return int(keep.sum())
+
+
+def seed_recent(conn: psycopg.Connection[Any], *, items: int, days: float, seed: int = 1,
+                market_items: int | None = None, end: datetime | None = None) -> datetime:
+    """Seed ``days`` of history for the ``items`` most liquid simulator items, ending at the
+    last complete 5-minute block before ``end`` (default now); return that block's start.
+
+    Items that never trade are left out, so every seeded item can be trained and predicted.
+    """
+    from datetime import timedelta
+
+    from gept.core.clock import align, utcnow
+
+    market = SyntheticMarket(items=market_items or max(40, items * 3), seed=seed)
+    stop = align(end or utcnow(), 300)
+    start = stop - timedelta(minutes=5 * int(days * 288))
+    probe = market.history_arrays(stop - timedelta(days=1), stop, 300)
+    traded = (~np.isnan(probe.avg_high_price)).sum(axis=0)
+    order = np.argsort(-traded, kind="stable")[:items]
+    chosen = sorted(int(probe.item_ids[i]) for i in order)
+    seed_history(conn, market, start, stop, item_ids=chosen)
+    return stop - timedelta(minutes=5)

@@ -165,11 +165,7 @@ def run_training(conn: psycopg.Connection[Any], cfg: TrainConfig, *, models_dir:
             failed (the job row is FAILED with the error).
     """
     started = time.monotonic()
-    run_id = utcnow().strftime("%Y%m%d_%H%M%S")
-    conn.execute(
-        "INSERT INTO training_jobs (run_id, status, started_at, config, training_host, "
-        "task_type) VALUES (%s, 'PREPARING', now(), %s, %s, %s)",
-        (run_id, Jsonb(cfg.to_dict()), socket.gethostname(), cfg.task_type))
+    run_id = _new_run(conn, cfg)
     try:
         result = _run(conn, cfg, run_id, models_dir, promote, token, started)
     except GeptError as exc:
@@ -185,6 +181,22 @@ def run_training(conn: psycopg.Connection[Any], cfg: TrainConfig, *, models_dir:
         raise Failed(f"training run {run_id}: no model passed the validation gate "
                      "(nothing registered)", **result)
     return result
+
+
+def _new_run(conn: psycopg.Connection[Any], cfg: TrainConfig) -> str:
+    """Insert the job row; run ids are YYYYMMDD_HHMMSS (suffixed if a second run starts
+    within the same second)."""
+    base = utcnow().strftime("%Y%m%d_%H%M%S")
+    for n in range(100):
+        run_id = base if n == 0 else f"{base}_{n}"
+        row = conn.execute(
+            "INSERT INTO training_jobs (run_id, status, started_at, config, training_host, "
+            "task_type) VALUES (%s, 'PREPARING', now(), %s, %s, %s) "
+            "ON CONFLICT (run_id) DO NOTHING RETURNING id",
+            (run_id, Jsonb(cfg.to_dict()), socket.gethostname(), cfg.task_type)).fetchone()
+        if row is not None:
+            return run_id
+    raise Failed("could not allocate a training run id")
 
 
 def _run(conn: psycopg.Connection[Any], cfg: TrainConfig, run_id: str, models_dir: Path,
