@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from gept.collectors import gaps
 from gept.collectors.backfill import backfill
 from gept.collectors.metrics import CollectorMetrics
@@ -92,7 +93,8 @@ def test_nulls_and_max_int_prices_round_trip(db_dsn: str, sim: SimulatorServer,
     runner.close()
     rows = stored(db_dsn)
     assert any(r[2] == MAX_PRICE or r[4] == MAX_PRICE for r in rows), "a pinned item at max"
-    assert any(r[2] is None for r in rows) and any(r[4] is None for r in rows)
+    assert any(r[2] is None for r in rows)
+    assert any(r[4] is None for r in rows)
     assert rows == expected(sim, T0)
 
 
@@ -111,13 +113,17 @@ def test_missing_blocks_become_a_gap_that_backfill_recovers(
 
     report = backfill(db_dsn, client, "5m", T0, T0 + timedelta(minutes=20))
     missing = (T0 + timedelta(minutes=5), T0 + timedelta(minutes=10))
-    assert report.ok and report.blocks_written == 2 and report.blocks_present == 2
+    assert report.ok
+    assert report.blocks_written == 2
+    assert report.blocks_present == 2
     assert stored(db_dsn) == expected(sim, T0, *missing, T0 + timedelta(minutes=15))
     (_, _, _, _, status, recovered, attempts), = open_gaps(db_dsn)
     assert (status, recovered, attempts) == ("BACKFILLED", len(expected(sim, *missing)), 1)
 
     again = backfill(db_dsn, client, "5m", T0, T0 + timedelta(minutes=20))
-    assert again.blocks_written == 0 and again.rows_written == 0 and again.ok
+    assert again.blocks_written == 0
+    assert again.rows_written == 0
+    assert again.ok
 
 
 def test_backfill_marks_a_gap_unrecoverable_after_repeated_failures(
@@ -129,7 +135,8 @@ def test_backfill_marks_a_gap_unrecoverable_after_repeated_failures(
     for _ in range(gaps.MAX_ATTEMPTS):
         sim.faults.push(["500"] * 4, paths=["/5m"])
         report = backfill(db_dsn, client, "5m", T0, T0 + timedelta(minutes=5))
-        assert not report.ok and report.blocks_failed == 1
+        assert not report.ok
+        assert report.blocks_failed == 1
         statuses.append(open_gaps(db_dsn)[0][4])
     assert statuses == ["DETECTED"] * (gaps.MAX_ATTEMPTS - 1) + ["UNRECOVERABLE"]
     assert stored(db_dsn) == set()
@@ -158,7 +165,8 @@ def test_upstream_failure_after_retries_is_recorded_and_nothing_is_written(
     runner = CollectorRunner("5m", client, dsn=db_dsn, metrics=metrics)
     run = runner.run_once()
     runner.close()
-    assert run.status == "failed" and "503" in (run.error or "")
+    assert run.status == "failed"
+    assert "503" in (run.error or "")
     assert stored(db_dsn) == set()
     assert [(r[0], r[1]) for r in runs(db_dsn, "5m")] == [("failed", 0)]
     assert 'gept_collector_failures_total{collector="5m"} 1.0' in metrics.render().decode()
@@ -223,16 +231,19 @@ def test_every_other_collector_writes_once_and_is_idempotent(
         runner = CollectorRunner(name, client, dsn=db_dsn)
         first, second = runner.run_once(), runner.run_once()
         runner.close()
-        assert first.status == "ok" and first.rows_written > 0, (name, first)
-        assert second.status == "ok" and second.rows_written == 0, (name, second)
+        assert (first.status, second.status) == ("ok", "ok"), (name, first, second)
+        assert first.rows_written > 0, (name, first)
+        assert second.rows_written == 0, (name, second)
         with psycopg.connect(db_dsn) as conn:
             count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-        assert count is not None and count[0] == first.rows_written, name
+        assert count == (first.rows_written,), name
     # now = 13:05:20: the newest complete hour is 12:00-13:00
     assert stored(db_dsn, "prices_1h") == expected(sim, T0, step=3600)
     with psycopg.connect(db_dsn) as conn:
         players = conn.execute('SELECT "timestamp" FROM player_counts').fetchone()
         item = conn.execute("SELECT name, wiki_url FROM items ORDER BY item_id LIMIT 1"
                             ).fetchone()
-    assert players is not None and int(players[0].timestamp()) % 300 == 0
-    assert item is not None and item[1].endswith(item[0].replace(" ", "_"))
+    assert players is not None
+    assert int(players[0].timestamp()) % 300 == 0
+    assert item is not None
+    assert item[1].endswith(item[0].replace(" ", "_"))

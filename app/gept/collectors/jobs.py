@@ -55,6 +55,7 @@ class Batch:
     write_rows: Writer
     gap_table: tuple[str, int] | None = None
     notes: list[str] = field(default_factory=list)
+    failed_writes: int = 0
 
     def write(self, conn: psycopg.Connection[Any]) -> RunRecord:
         """Write the rows, detect a gap before the block and record the run: one transaction.

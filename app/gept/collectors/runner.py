@@ -158,12 +158,15 @@ class CollectorRunner:
         """Write pending batches oldest first; stop at the first database failure."""
         while self.pending:
             batch = self.pending[0]
-            late = (utcnow() - batch.run.started_at).total_seconds()
-            if late > self.interval:
-                note = f"written {late:.0f} s late after a database outage"
-                if note not in batch.notes:
-                    batch.notes.append(note)
-            self._with_db(batch.write, f"write {self.name} batch")
+            if batch.failed_writes:
+                late = (utcnow() - batch.run.started_at).total_seconds()
+                batch.notes[:] = [n for n in batch.notes if "database outage" not in n]
+                batch.notes.append(f"written {late:.0f} s late after a database outage")
+            try:
+                self._with_db(batch.write, f"write {self.name} batch")
+            except DatabaseError:
+                batch.failed_writes += 1
+                raise
             self.pending.popleft()
             if self.metrics is not None and batch.run is not None:
                 self.metrics.observe_write(batch.run.rows_written, time.time())
