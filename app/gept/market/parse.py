@@ -109,11 +109,22 @@ def _integer(value: object, endpoint: str, path: str) -> int | None:
     raise MalformedResponse(endpoint, path, f"expected an integer, got {_kind(value)}")
 
 
+MAX_ITEM_ID = 2_147_483_647
+"""Item ids are stored as ``integer``; a larger id is refused per row, not per batch."""
+
+
 def _item_id(key: object, endpoint: str, path: str) -> int:
     text = str(key)
-    if not text.isdigit() or isinstance(key, bool):
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+    if isinstance(key, bool) or not (text.isascii() and text.isdigit()):
         raise MalformedResponse(endpoint, path, f"item id {text[:40]!r} is not a number")
     return int(text)
+
+
+def _check_id(item_id: int) -> int:
+    if not 0 <= item_id <= MAX_ITEM_ID:
+        raise _OutOfRange("id", item_id, f"item id outside [0, {MAX_ITEM_ID}]")
+    return item_id
 
 
 def _price(value: int | None, name: str) -> int | None:
@@ -167,7 +178,7 @@ def parse_latest(body: bytes | str | object, endpoint: str = "/latest") -> Parse
                   for name in ("high", "highTime", "low", "lowTime")}
         try:
             rows.append(LatestPrice(
-                item_id=item_id,
+                item_id=_check_id(item_id),
                 high=_price(values["high"], "high"),
                 high_time=_time(values["highTime"], "highTime"),
                 low=_price(values["low"], "low"),
@@ -225,8 +236,9 @@ def parse_snapshot(body: bytes | str | object, endpoint: str = "/5m",
     for key, raw in data.items():
         path = f"data.{key}"
         item_id = _item_id(key, endpoint, path)
+        obj = _object(raw, endpoint, path)
         try:
-            rows.append(_price_block(_object(raw, endpoint, path), item_id, ts, endpoint, path))
+            rows.append(_price_block(obj, _check_id(item_id), ts, endpoint, path))
         except _OutOfRange as exc:
             rejected.append(_reject(endpoint, item_id, exc))
     rows.sort(key=lambda r: r.item_id)
@@ -250,6 +262,8 @@ def parse_timeseries(body: bytes | str | object, item_id: int | None = None,
     the_id = item_id if item_id is not None else body_id
     if the_id is None:
         raise MalformedResponse(endpoint, "itemId", "missing")
+    if not 0 <= the_id <= MAX_ITEM_ID:
+        raise MalformedResponse(endpoint, "itemId", f"{the_id} is not an item id")
     rows: list[PriceBlock] = []
     rejected: list[Rejection] = []
     for i, raw in enumerate(data):
@@ -302,10 +316,8 @@ def parse_mapping(body: bytes | str | object, endpoint: str = "/mapping") -> Par
         ints = {k: _integer(obj.get(k), endpoint, f"{path}.{k}")
                 for k in ("value", "lowalch", "highalch", "limit")}
         try:
-            if item_id < 0:
-                raise _OutOfRange("id", item_id, "negative")
             rows.append(ItemMapping(
-                item_id=item_id,
+                item_id=_check_id(item_id),
                 name=name,
                 examine=_optional_str(obj, "examine", endpoint, path),
                 members=members,
@@ -347,7 +359,8 @@ def parse_news(body: bytes, endpoint: str = "news", max_bytes: int = MAX_XML_BYT
         raise MalformedResponse(endpoint, "body", "XML with a DTD is refused")
     try:
         root = ET.fromstring(body)  # noqa: S314 - guarded above: size limit and no DTD
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, ValueError) as exc:
+        # LookupError: an XML declaration naming an encoding Python does not know.
         raise MalformedResponse(endpoint, "body", f"not valid XML ({exc})") from exc
     channel = root.find("channel")
     if root.tag != "rss" or channel is None:

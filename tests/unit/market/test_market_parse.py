@@ -182,3 +182,24 @@ def test_player_count_from_the_page() -> None:
     with pytest.raises(MalformedResponse) as info:
         parse.parse_player_count(b"<html>maintenance</html>")
     assert info.value.field == "player_count"
+
+
+@pytest.mark.parametrize("key", ["\u00b2", "\u0661", "-3", "1.0", ""])
+def test_item_ids_must_be_plain_ascii_numbers(key: str) -> None:
+    with pytest.raises(MalformedResponse) as info:
+        parse.parse_snapshot({"data": {key: {}}, "timestamp": 300}, "/5m")
+    assert info.value.field == f"data.{key}"
+
+
+def test_an_item_id_beyond_int32_is_rejected_per_row() -> None:
+    snap = parse.parse_snapshot({"data": {"2": {}, "99999999999": {}}, "timestamp": 300})
+    assert [r.item_id for r in snap.rows] == [2]
+    assert [(r.item_id, r.field) for r in snap.rejected] == [(99999999999, "id")]
+    latest = parse.parse_latest({"data": {"2147483648": {"high": 1}}})
+    assert latest.rows == []
+    assert len(latest.rejected) == 1
+
+
+def test_an_unknown_xml_encoding_is_malformed_not_a_crash() -> None:
+    with pytest.raises(MalformedResponse, match="not valid XML"):
+        parse.parse_news(b'<?xml version="1.0" encoding="bogus"?><rss/>')

@@ -171,3 +171,14 @@ def test_stop_is_prompt_even_while_a_fault_holds_a_request() -> None:
     assert not caller.is_alive()
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.url + "/5m", timeout=2)
+
+
+def test_next_n_requests_by_count_and_bad_control_bodies(sim: SimulatorServer) -> None:
+    httpx.post(sim.url + "/_sim/faults", json={"next": 2, "kind": "429", "paths": ["/1h"]})
+    assert [get(sim, "/1h").status_code for _ in range(3)] == [429, 429, 200]
+    for bad in ({"next": 1, "kind": "teapot"}, {"next": ["500"], "paths": ["/nowhere"]},
+                {"next": "500"}, {"rate": "lots", "kinds": ["500"]}):
+        r = httpx.post(sim.url + "/_sim/faults", json=bad)
+        assert r.status_code == 400, bad
+    assert httpx.post(sim.url + "/_sim/faults", content=b"[1,").status_code == 400
+    assert httpx.get(sim.url + "/_sim/faults").json()["queue"] == []

@@ -7,8 +7,9 @@ Market endpoints (also under the real prefix ``/api/v1/osrs``): ``/latest[?id=]`
 ``/5m[?timestamp=]``, ``/1h[?timestamp=]``, ``/mapping``, ``/timeseries?timestep=&id=``,
 ``/news.rss`` and ``/players``. Control endpoints (never faulted):
 
-* ``GET|POST|DELETE /_sim/faults``: read, add to (``{"next": [...], "paths": [...]}`` or
-  ``{"rate": 0.1, "kinds": [...], "paths": [...]}``), or clear the fault plan;
+* ``GET|POST|DELETE /_sim/faults``: read, add to (``{"next": ["503", {"kind": "timeout",
+  "delay": 2}], "paths": ["/5m"]}``, ``{"next": 3, "kind": "429"}`` or
+  ``{"rate": 0.1, "kinds": ["500", "malformed"], "paths": [...]}``), or clear the fault plan;
 * ``GET|POST|DELETE /_sim/clock``: read, set (``{"now": <unix s or ISO>, "frozen": true}``
   or ``{"advance": <s>}``), or reset "now";
 * ``GET|DELETE /_sim/stats``: requests served per path and per User-Agent, or reset them.
@@ -236,14 +237,22 @@ class SimulatorServer:
             if method == "DELETE":
                 self.faults.clear()
             elif method == "POST":
+                paths = _paths(doc.get("paths"))
                 if "next" in doc:
                     next_faults = doc["next"]
+                    if isinstance(next_faults, int) and not isinstance(next_faults, bool):
+                        # {"next": 3, "kind": "503"}: the next 3 requests get a 503
+                        next_faults = [doc.get("kind", "")] * max(0, min(next_faults, 10_000))
                     if not isinstance(next_faults, list):
-                        raise InvalidInput("'next' must be a list of faults", field="next")
-                    self.faults.push(next_faults, doc.get("paths"))
+                        raise InvalidInput("'next' must be a list of faults or a count with "
+                                           "'kind'", field="next")
+                    self.faults.push(next_faults, paths)
                 if "rate" in doc:
-                    self.faults.set_rate(float(doc["rate"]), doc.get("kinds") or [],
-                                         doc.get("paths"))
+                    kinds = doc.get("kinds") or []
+                    if not isinstance(kinds, list) or not isinstance(doc["rate"], int | float):
+                        raise InvalidInput("'rate' must be a number and 'kinds' a list",
+                                           field="rate")
+                    self.faults.set_rate(float(doc["rate"]), kinds, paths)
             return _Response(200, json.dumps(self.faults.state()).encode())
         if path == "/_sim/clock":
             if method == "DELETE":
@@ -263,6 +272,18 @@ class SimulatorServer:
             return _Response(200, json.dumps({"requests": counts, "total": sum(counts.values()),
                                               "user_agents": agents}).encode())
         return _Response(404, render.error_body(f"no control endpoint {path}"))
+
+
+def _paths(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise InvalidInput("'paths' must be a list of endpoint paths", field="paths")
+    unknown = sorted(set(value) - MARKET_PATHS)
+    if unknown:
+        raise InvalidInput(f"unknown paths {unknown}; use {sorted(MARKET_PATHS)}",
+                           field="paths")
+    return value
 
 
 def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
