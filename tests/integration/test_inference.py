@@ -1,0 +1,170 @@
+"""`gept infer` against a real PostgreSQL with simulator history and a trained model."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from gept.core.config import get_settings
+from gept.core.errors import Failed, IntegrityError, InvalidInput
+from gept.db import partitions
+from gept.inference.retention import drop_old_partitions
+from gept.inference.runner import run_inference
+from gept.market import tax
+from gept.testing.pgserver import PgServer
+from gept.training.config import TrainingSettings, resolve
+from gept.training.synthetic import seed_recent
+from gept.training.trainer import run_training
+
+ITEMS = 8
+_n = itertools.count()
+
+
+def make_trained_template(pg_server: PgServer, tmp: Path, name: str) -> tuple[str, Path]:
+    """A database with 10 days of simulator history and one ACTIVE global model."""
+    models = tmp / "models"
+    os.environ.setdefault("GEPT_STATE_DIR", str(tmp / "state"))
+    partitions.forget_cache()
+    dsn = pg_server.create_database(name, template="gept_template")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        seed_recent(conn, items=ITEMS, days=10, seed=5)
+        cfg = resolve(TrainingSettings(), task_type="CPU", items=ITEMS, days=10,
+                      iterations=12, min_auc=0.5)
+        result = run_training(conn, cfg, models_dir=models, promote=True)
+    assert result["models"][0]["status"] == "ACTIVE", result
+    partitions.forget_cache()
+    return name, models
+
+
+@pytest.fixture(scope="module")
+def trained(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    return make_trained_template(pg_server, tmp_path_factory.mktemp("ml"),
+                                 f"mlinf_{os.getpid()}")
+
+
+@pytest.fixture
+def ml_dsn(trained: tuple[str, Path], pg_server: PgServer,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    template, models = trained
+    partitions.forget_cache()
+    dsn = pg_server.create_database(f"inf{os.getpid()}_{next(_n)}", template=template)
+    monkeypatch.setenv("GEPT_DATABASE_URL", dsn)
+    monkeypatch.setenv("GEPT_MODELS_DIR", str(models))
+    get_settings.cache_clear()
+    yield dsn
+    partitions.forget_cache()
+
+
+def one(dsn: str, query: str, *args: Any) -> Any:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(query, args).fetchone()
+    return None if row is None else row[0]
+
+
+def test_primary_writes_one_complete_batch(ml_dsn: str) -> None:
+    result = run_inference("primary")
+    assert result.status == "completed"
+    assert result.items_predicted == ITEMS
+    assert result.rows_written == ITEMS * 7 * 6            # items x windows x offsets
+    with psycopg.connect(ml_dsn) as conn:
+        batch = conn.execute('SELECT "time", rows_written, items, role, model_ids '
+                             "FROM prediction_batches").fetchall()
+        assert len(batch) == 1
+        time_, rows, items, role, model_ids = batch[0]
+        assert (rows, items, role) == (ITEMS * 42, ITEMS, "primary")
+        active = conn.execute("SELECT id FROM model_registry WHERE status = 'ACTIVE'").fetchone()
+        assert active is not None and model_ids == [active[0]]
+        stats = conn.execute(
+            "SELECT count(*), min(fill_probability), max(fill_probability), "
+            "count(DISTINCT item_id), count(DISTINCT (hour_offset, offset_pct)), "
+            "bool_and(target_hour = \"time\" + hour_offset * interval '1 hour'), "
+            "bool_and(buy_price < current_low AND sell_price > current_high), "
+            "bool_and(model_id = %s) FROM predictions WHERE \"time\" = %s",
+            (active[0], time_)).fetchone()
+        assert stats is not None
+        count, pmin, pmax, n_items, n_targets, hours_ok, prices_ok, model_ok = stats
+        assert count == ITEMS * 42 and n_items == ITEMS and n_targets == 42
+        assert 0.0 <= pmin <= pmax <= 1.0
+        assert hours_ok and prices_ok and model_ok
+        for p, ev, buy, sell in conn.execute(
+                "SELECT fill_probability, expected_value, buy_price, sell_price "
+                "FROM predictions LIMIT 50").fetchall():
+            assert ev == pytest.approx(p * tax.net_return(buy, sell))
+        names = conn.execute("SELECT count(*) FROM predictions p JOIN items i USING (item_id) "
+                             "WHERE p.item_name = i.name").fetchone()
+        assert names is not None and names[0] == ITEMS * 42
+        run = conn.execute("SELECT status, rows_written, items_predicted, model_ids, "
+                           "block_time = %s, finished_at IS NOT NULL FROM inference_runs",
+                           (time_,)).fetchall()
+        assert run == [("completed", ITEMS * 42, ITEMS, [active[0]], True, True)]
+
+
+def test_a_block_is_never_written_twice(ml_dsn: str) -> None:
+    assert run_inference("primary").status == "completed"
+    again = run_inference("primary")
+    assert again.status == "skipped" and "already has a batch" in again.reason
+    assert one(ml_dsn, "SELECT count(*) FROM prediction_batches") == 1
+    assert one(ml_dsn, "SELECT count(*) FROM predictions") == ITEMS * 42
+
+
+def test_tampered_artifact_is_refused_and_nothing_is_written(
+        ml_dsn: str, trained: tuple[str, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(trained[1], copy)
+    model_file = next(copy.rglob("model.cbm"))
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(data))
+    monkeypatch.setenv("GEPT_MODELS_DIR", str(copy))
+    get_settings.cache_clear()
+    with pytest.raises(IntegrityError, match="failed its checksum"):
+        run_inference("primary")
+    assert one(ml_dsn, "SELECT count(*) FROM predictions") == 0
+    assert one(ml_dsn, "SELECT status FROM inference_runs") == "failed"
+    assert "checksum" in one(ml_dsn, "SELECT error FROM inference_runs")
+
+
+def test_no_active_model_fails_clearly(ml_dsn: str) -> None:
+    with psycopg.connect(ml_dsn) as conn:
+        conn.execute("UPDATE model_registry SET status = 'DEPRECATED'")
+    with pytest.raises(Failed, match="no ACTIVE model"):
+        run_inference("primary")
+    assert one(ml_dsn, "SELECT count(*) FROM prediction_batches") == 0
+
+
+def test_retention_drops_whole_old_partitions(ml_dsn: str) -> None:
+    now = datetime.now(UTC)
+    old = now - timedelta(days=6)
+    with psycopg.connect(ml_dsn, autocommit=True) as conn:
+        partitions.ensure(conn, "predictions", old)
+        conn.execute("INSERT INTO prediction_batches (\"time\", run_id, role, rows_written, "
+                     "items) VALUES (%s, 'old', 'primary', 0, 0)", (old,))
+        dropped = drop_old_partitions(conn, keep_days=3)
+        assert f"predictions_p{old:%Y%m%d}" in dropped
+        assert f"predictions_p{now:%Y%m%d}" not in dropped
+        left = conn.execute("SELECT count(*) FROM prediction_batches").fetchone()
+        assert left is not None and left[0] == 0
+        assert conn.execute("SELECT to_regclass(%s)",
+                            (f"predictions_p{now:%Y%m%d}",)).fetchone() == (
+            f"predictions_p{now:%Y%m%d}",)
+        with pytest.raises(InvalidInput, match="at least 3 days"):
+            drop_old_partitions(conn, keep_days=1)
+
+
+def test_cli_infer_json(ml_dsn: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "gept.cli", "infer", "--role", "primary",
+                           "--json"], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert '"status": "completed"' in proc.stdout
+    assert f'"rows_written": {ITEMS * 42}' in proc.stdout
