@@ -259,7 +259,7 @@ def make_plan(catalog: Catalog, name: str, given: Mapping[str, Any], hosts: list
     params = coerce_params(runbook, given)
 
     def among(target: str) -> list[Host]:
-        found = [h for h in hosts if target in (h.name, h.hostname) or target in h.groups]
+        found = [h for h in hosts if h.matches(target)]
         if not found:
             raise InvalidInput(f"step target {target!r} matches no host", field="on")
         return found

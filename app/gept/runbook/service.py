@@ -16,7 +16,7 @@ from typing import Any
 
 from gept.core.errors import InvalidInput
 from gept.runbook import loader
-from gept.runbook.hosts import DEFAULT_INVENTORY, Host, load_hosts
+from gept.runbook.hosts import DEFAULT_INVENTORY, Host, select_hosts
 from gept.runbook.model import Runbook
 from gept.runbook.plan import Plan, make_plan
 from gept.runbook.runner import run_plan
@@ -95,15 +95,9 @@ def build_plan(name: str, params: Mapping[str, Any], target: str | None = None,
     catalog = loader.load_dir(directory)
     rb = catalog.get(name)
     inv = inventory_path(inventory)
-    all_hosts = load_hosts(inv)
 
     def hosts_for(selector: str) -> list[Host]:
-        found = [h for h in all_hosts if selector in (h.name, h.hostname) or selector in h.groups]
-        if not found:
-            known = sorted({h.name for h in all_hosts} | {g for h in all_hosts for g in h.groups})
-            raise InvalidInput(f"no host or group {selector!r} in {inv}; known: {known}",
-                               field="target")
-        return found
+        return select_hosts(inv, selector)
 
     return make_plan(catalog, name, params, hosts_for(target or rb.targets), hosts_for,
                      inventory=inv)

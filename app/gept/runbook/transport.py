@@ -49,17 +49,7 @@ class Session:
         """Open the connection now (so connection errors surface before any step)."""
         if self._conn is not None:
             return
-        import paramiko
-        from fabric import Config, Connection
-
-        config = Config(overrides={"run": {"in_stream": False, "hide": True, "warn": True,
-                                           "pty": False},
-                                   "load_ssh_configs": False})
-        conn = Connection(config=config, **self.host.connect_kwargs())
-        if self.host.strict:
-            conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
-            if self.host.known_hosts:
-                conn.client.load_host_keys(self.host.known_hosts)
+        conn = self.host.connection()
         conn.open()
         self._conn = conn
 
@@ -70,7 +60,8 @@ class Session:
         start = time.monotonic()
         try:
             self.connect()
-            result = self._conn.run(command, timeout=max(1, int(timeout)))
+            result = self._conn.run(command, timeout=max(1, int(timeout)), hide=True,
+                                    warn=True, in_stream=False, pty=False)
         except CommandTimedOut as exc:
             return Outcome(None, exc.result.stdout, exc.result.stderr,
                            time.monotonic() - start, f"timed out after {timeout:g}s")
