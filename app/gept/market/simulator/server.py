@@ -24,55 +24,19 @@ Example:
 from __future__ import annotations
 
 import json
-import logging
-import sys
 import threading
-import time
 from collections import OrderedDict
 from datetime import UTC, datetime
-from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from gept.core.errors import GeptError, InvalidInput
+from gept.core.errors import InvalidInput
 from gept.market.simulator import render
-from gept.market.simulator.faults import Fault, FaultPlan, SimClock
+from gept.market.simulator.faults import FaultPlan, SimClock
+from gept.market.simulator.handler import MARKET_PATHS, Handler, Response, SimHTTPServer
 from gept.market.simulator.market import SyntheticMarket
 
-log = logging.getLogger(__name__)
-
-API_PREFIX = "/api/v1/osrs"
-MARKET_PATHS = frozenset({"/latest", "/5m", "/1h", "/mapping", "/timeseries", "/news.rss",
-                          "/players"})
 TIMESTEP_SECONDS = {"5m": 300, "1h": 3600, "6h": 21600, "24h": 86400}
-MAX_CONTROL_BODY = 64 * 1024
-SLOW_CHUNKS = 20
-
-
-class _Response:
-    def __init__(self, status: int, body: bytes, content_type: str = "application/json",
-                 headers: dict[str, str] | None = None) -> None:
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-        self.headers = headers or {}
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True  # a fault sleeping in a handler never blocks shutdown
-    allow_reuse_address = True
-    request_queue_size = 128  # bursts of concurrent collectors and load tests
-    sim: SimulatorServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hanging up (timeouts, closed keep-alive connections) are normal here.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError | OSError):
-            log.debug("connection from %s ended: %s", client_address, exc)
-            return
-        log.exception("simulator failed to answer %s", client_address)
 
 
 class SimulatorServer:
@@ -105,7 +69,7 @@ class SimulatorServer:
         self._cache: OrderedDict[tuple[str, int, bool], bytes] = OrderedDict()
         self._mapping: dict[bool, bytes] = {}
         self.stopping = threading.Event()
-        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd = SimHTTPServer((host, port), Handler)
         self._httpd.sim = self
         self._thread: threading.Thread | None = None
         self._serving = False
@@ -185,14 +149,14 @@ class SimulatorServer:
                 self._cache.popitem(last=False)
         return body
 
-    def answer(self, path: str, query: dict[str, list[str]], wrong_types: bool) -> _Response:
+    def answer(self, path: str, query: dict[str, list[str]], wrong_types: bool) -> Response:
         """The normal (unfaulted) response to a market request."""
         now = self.clock.now()
         if path == "/mapping":
             if wrong_types not in self._mapping:
                 self._mapping[wrong_types] = render.mapping_body(self.market.mapping(),
                                                                  wrong_types)
-            return _Response(200, self._mapping[wrong_types])
+            return Response(200, self._mapping[wrong_types])
         if path in ("/5m", "/1h"):
             step = 300 if path == "/5m" else 3600
             latest_block = int(now) - int(now) % step - step
@@ -200,9 +164,9 @@ class SimulatorServer:
             if ts % step:
                 raise InvalidInput(f"timestamp must be a multiple of {step}", field="timestamp")
             if ts > latest_block:  # the block is not complete yet: the API has no data
-                return _Response(200, json.dumps({"data": {}, "timestamp": ts}).encode())
+                return Response(200, json.dumps({"data": {}, "timestamp": ts}).encode())
             when = datetime.fromtimestamp(ts, UTC)
-            return _Response(200, self._cached(
+            return Response(200, self._cached(
                 (path, ts, wrong_types),
                 lambda: render.snapshot_body(self.market.block(when, step), wrong_types)))
         if path == "/latest":
@@ -210,7 +174,7 @@ class SimulatorServer:
             if "id" in query:
                 wanted = _int_param(query, "id", 0)
                 latest = [r for r in latest if r.item_id == wanted]
-            return _Response(200, render.latest_body(latest, wrong_types))
+            return Response(200, render.latest_body(latest, wrong_types))
         if path == "/timeseries":
             timestep = query.get("timestep", [""])[0]
             if timestep not in TIMESTEP_SECONDS:
@@ -221,17 +185,17 @@ class SimulatorServer:
             try:
                 self.market.index_of(item_id)
             except InvalidInput:
-                return _Response(200, render.timeseries_body([], item_id))
+                return Response(200, render.timeseries_body([], item_id))
             rows = self.market.timeseries(item_id, TIMESTEP_SECONDS[timestep],
                                           datetime.fromtimestamp(int(now), UTC))
-            return _Response(200, render.timeseries_body(rows, item_id, wrong_types))
+            return Response(200, render.timeseries_body(rows, item_id, wrong_types))
         if path == "/news.rss":
-            return _Response(200, render.news_rss(now, self.seed), "application/rss+xml")
+            return Response(200, render.news_rss(now, self.seed), "application/rss+xml")
         if path == "/players":
-            return _Response(200, render.players_html(now, self.seed), "text/html; charset=utf-8")
-        return _Response(404, render.error_body(f"no endpoint {path}"))
+            return Response(200, render.players_html(now, self.seed), "text/html; charset=utf-8")
+        return Response(404, render.error_body(f"no endpoint {path}"))
 
-    def control(self, method: str, path: str, doc: dict[str, Any]) -> _Response:
+    def control(self, method: str, path: str, doc: dict[str, Any]) -> Response:
         """The ``/_sim/*`` endpoints."""
         if path == "/_sim/faults":
             if method == "DELETE":
@@ -253,7 +217,7 @@ class SimulatorServer:
                         raise InvalidInput("'rate' must be a number and 'kinds' a list",
                                            field="rate")
                     self.faults.set_rate(float(doc["rate"]), kinds, paths)
-            return _Response(200, json.dumps(self.faults.state()).encode())
+            return Response(200, json.dumps(self.faults.state()).encode())
         if path == "/_sim/clock":
             if method == "DELETE":
                 self.clock.reset()
@@ -262,16 +226,16 @@ class SimulatorServer:
                     self.clock.set(parse_epoch(doc["now"]), bool(doc.get("frozen", True)))
                 if "advance" in doc:
                     self.clock.advance(float(doc["advance"]))
-            return _Response(200, json.dumps(self.clock.state()).encode())
+            return Response(200, json.dumps(self.clock.state()).encode())
         if path == "/_sim/stats":
             with self._lock:
                 if method == "DELETE":
                     self.requests.clear()
                     self.user_agents.clear()
                 counts, agents = dict(self.requests), dict(self.user_agents)
-            return _Response(200, json.dumps({"requests": counts, "total": sum(counts.values()),
+            return Response(200, json.dumps({"requests": counts, "total": sum(counts.values()),
                                               "user_agents": agents}).encode())
-        return _Response(404, render.error_body(f"no control endpoint {path}"))
+        return Response(404, render.error_body(f"no control endpoint {path}"))
 
 
 def _paths(value: object) -> list[str] | None:
@@ -311,135 +275,3 @@ def parse_epoch(value: object) -> float:
             raise InvalidInput(f"cannot read time {value!r}", field="now") from exc
         return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
     raise InvalidInput("now must be Unix seconds or an ISO time", field="now")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "gept-market-sim/1"
-    timeout = 30  # idle keep-alive connections give their thread back
-    server: _HTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    # -- plumbing -----------------------------------------------------------------------
-
-    def _send(self, resp: _Response, slow: float | None = None) -> None:
-        self.send_response(resp.status)
-        self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(len(resp.body)))
-        for key, value in resp.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if slow is None:
-            self.wfile.write(resp.body)
-            return
-        size = max(1, -(-len(resp.body) // SLOW_CHUNKS))
-        for start in range(0, len(resp.body), size):
-            if self.server.sim.stopping.wait(slow / SLOW_CHUNKS):
-                self.close_connection = True
-                return
-            self.wfile.write(resp.body[start:start + size])
-            self.wfile.flush()
-
-    def _split(self) -> tuple[str, dict[str, list[str]]]:
-        parts = urlsplit(self.path)
-        path = parts.path
-        if path.startswith(API_PREFIX):
-            path = path[len(API_PREFIX):] or "/"
-        return path.rstrip("/") or "/", parse_qs(parts.query)
-
-    def _guarded(self, method: str) -> None:
-        try:
-            self._dispatch(method)
-        except GeptError as exc:
-            self._send(_Response(400, render.error_body(exc.message)))
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout fault working as intended)
-
-    def do_GET(self) -> None:
-        self._guarded("GET")
-
-    def do_POST(self) -> None:
-        self._guarded("POST")
-
-    def do_DELETE(self) -> None:
-        self._guarded("DELETE")
-
-    # -- requests -----------------------------------------------------------------------
-
-    def _dispatch(self, method: str) -> None:
-        sim = self.server.sim
-        path, query = self._split()
-        if path.startswith("/_sim/"):
-            self._send(sim.control(method, path, self._json_body() if method == "POST" else {}))
-            return
-        if method != "GET":
-            self._send(_Response(405, render.error_body("only GET"), headers={"Allow": "GET"}))
-            return
-        if path not in MARKET_PATHS:
-            self._send(_Response(404, render.error_body(f"no endpoint {path}")))
-            return
-        sim.count(path, self.headers.get("User-Agent", ""))
-        fault = sim.faults.choose(path, self._requested_fault(query))
-        if fault is None:
-            self._send(sim.answer(path, query, wrong_types=False))
-            return
-        self._fault(fault, path, query)
-
-    def _requested_fault(self, query: dict[str, list[str]]) -> Fault | None:
-        kind = (query.get("fault") or [self.headers.get("X-Sim-Fault", "")])[0].strip()
-        if not kind:
-            return None
-        retry_after = (query.get("retry_after") or [self.headers.get("X-Sim-Retry-After", "")])[0]
-        delay = (query.get("delay") or [self.headers.get("X-Sim-Delay", "")])[0]
-        try:
-            seconds = float(delay) if delay else None
-        except ValueError as exc:
-            raise InvalidInput("delay must be a number of seconds", field="delay") from exc
-        return Fault(kind, retry_after or None, seconds)
-
-    def _fault(self, fault: Fault, path: str, query: dict[str, list[str]]) -> None:
-        sim = self.server.sim
-        status = fault.status
-        if status is not None:
-            headers: dict[str, str] = {}
-            retry_after = fault.retry_after or ("1" if status == 429 else None)
-            if retry_after is not None:
-                if retry_after.startswith("date:"):
-                    ahead = float(retry_after[5:] or 0)
-                    retry_after = format_datetime(
-                        datetime.fromtimestamp(time.time() + ahead, UTC), usegmt=True)
-                headers["Retry-After"] = retry_after
-            self._send(_Response(status, render.error_body(f"simulated {status}"),
-                                 headers=headers))
-            return
-        if fault.kind == "reset":
-            self.close_connection = True
-            self.connection.close()
-            return
-        if fault.kind == "timeout":
-            if sim.stopping.wait(fault.seconds()):
-                self.close_connection = True  # shutting down: hang up instead of answering
-                return
-            self._send(sim.answer(path, query, wrong_types=False))
-            return
-        resp = sim.answer(path, query, wrong_types=fault.kind == "wrong-types")
-        if fault.kind == "malformed":
-            resp.body = render.malformed(resp.body)
-        elif fault.kind == "empty":
-            resp.body = b""
-        self._send(resp, slow=fault.seconds() if fault.kind == "slow" else None)
-
-    def _json_body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_CONTROL_BODY:
-            raise InvalidInput("control body too large", field="body")
-        raw = self.rfile.read(length) if length else b"{}"
-        try:
-            doc = json.loads(raw or b"{}")
-        except ValueError as exc:
-            raise InvalidInput(f"control body is not JSON ({exc})", field="body") from exc
-        if not isinstance(doc, dict):
-            raise InvalidInput("control body must be a JSON object", field="body")
-        return doc
