@@ -1,0 +1,132 @@
+"""Primary/fallback failover: freshness gate, the advisory lock across writers, one batch per
+block — against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from gept.core.config import get_settings
+from gept.core.errors import Locked
+from gept.db import partitions
+from gept.inference.failover import LOCK_KEY
+from gept.inference.runner import RunResult, run_inference
+from gept.testing.pgserver import PgServer
+
+from test_inference import ITEMS, make_trained_template
+
+_n = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def trained(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    return make_trained_template(pg_server, tmp_path_factory.mktemp("ml"),
+                                 f"mlfo_{os.getpid()}")
+
+
+@pytest.fixture
+def ml_dsn(trained: tuple[str, Path], pg_server: PgServer,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    template, models = trained
+    partitions.forget_cache()
+    dsn = pg_server.create_database(f"fo{os.getpid()}_{next(_n)}", template=template)
+    monkeypatch.setenv("GEPT_DATABASE_URL", dsn)
+    monkeypatch.setenv("GEPT_MODELS_DIR", str(models))
+    monkeypatch.setenv("GEPT_STALE_AFTER_SECONDS", "600")
+    get_settings.cache_clear()
+    yield dsn
+    partitions.forget_cache()
+
+
+def one(dsn: str, query: str, *args: Any) -> Any:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(query, args).fetchone()
+    return None if row is None else row[0]
+
+
+def hold_back_latest_block(dsn: str) -> None:
+    """Remove the newest block (kept aside) so a later 'collector run' can add it back."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute('CREATE TABLE held AS SELECT * FROM price_data_5min WHERE "timestamp" = '
+                     '(SELECT max("timestamp") FROM price_data_5min)')
+        conn.execute('DELETE FROM price_data_5min WHERE "timestamp" = '
+                     '(SELECT max("timestamp") FROM held)')
+
+
+def release_block(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO price_data_5min SELECT * FROM held")
+
+
+def test_fallback_does_nothing_while_primary_is_fresh(ml_dsn: str) -> None:
+    hold_back_latest_block(ml_dsn)
+    assert run_inference("primary").status == "completed"
+    release_block(ml_dsn)                       # a new block exists, but the primary is fresh
+    rows_before = one(ml_dsn, "SELECT count(*) FROM predictions")
+    result = run_inference("fallback")
+    assert result.status == "skipped" and "primary is writing" in result.reason
+    assert one(ml_dsn, "SELECT count(*) FROM predictions") == rows_before
+    assert one(ml_dsn, "SELECT count(*) FROM prediction_batches") == 1
+    assert one(ml_dsn, "SELECT status FROM inference_runs WHERE role = 'fallback'") == "skipped"
+
+
+def test_fallback_writes_when_predictions_are_stale(ml_dsn: str) -> None:
+    hold_back_latest_block(ml_dsn)
+    assert run_inference("primary").status == "completed"
+    with psycopg.connect(ml_dsn) as conn:       # the primary went quiet 20 minutes ago
+        conn.execute("UPDATE prediction_batches SET created_at = now() - interval '20 min'")
+    release_block(ml_dsn)
+    result = run_inference("fallback")
+    assert result.status == "completed" and result.rows_written == ITEMS * 42
+    roles = one(ml_dsn, "SELECT array_agg(role ORDER BY \"time\") FROM prediction_batches")
+    assert roles == ["primary", "fallback"]
+
+
+def test_fallback_writes_when_there_are_no_predictions_at_all(ml_dsn: str) -> None:
+    assert run_inference("fallback").status == "completed"
+    assert one(ml_dsn, "SELECT role FROM prediction_batches") == "fallback"
+
+
+def test_lock_held_elsewhere_blocks_both_roles(ml_dsn: str) -> None:
+    with psycopg.connect(ml_dsn, autocommit=True) as other_host:
+        other_host.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        with pytest.raises(Locked) as exc:
+            run_inference("primary")
+        assert exc.value.exit_code == 4
+        fallback = run_inference("fallback")
+        assert fallback.status == "skipped" and "lock" in fallback.reason
+    assert one(ml_dsn, "SELECT count(*) FROM predictions") == 0
+    # Released: the next cycle writes.
+    assert run_inference("primary").status == "completed"
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_primary_and_fallback_started_together_write_exactly_one_batch(
+        ml_dsn: str, attempt: int) -> None:
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, RunResult | Exception] = {}
+
+    def run(role: str) -> None:
+        barrier.wait()
+        try:
+            outcomes[role] = run_inference(role)
+        except Exception as exc:               # Locked is a legitimate outcome for primary
+            outcomes[role] = exc
+
+    threads = [threading.Thread(target=run, args=(role,)) for role in ("primary", "fallback")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert one(ml_dsn, "SELECT count(*) FROM prediction_batches") == 1
+    assert one(ml_dsn, "SELECT count(*) FROM predictions") == ITEMS * 42
+    statuses = sorted(o.status if isinstance(o, RunResult) else type(o).__name__
+                      for o in outcomes.values())
+    assert statuses.count("completed") == 1, outcomes
+    assert all(s in ("completed", "skipped", "Locked") for s in statuses), outcomes
