@@ -203,7 +203,9 @@ def run_checks(inventory: Path, hosts: str | None = None, keyword: str | None = 
     args = [str(directory), "--gept-inventory", str(inventory.resolve()),
             # The checks' own configuration, not the repository's test settings.
             "-c", os.devnull, "--rootdir", str(directory), "-p", "no:cacheprovider",
-            "--timeout", "120"]
+            # Only the plugins the checks use: autoloading every installed plugin
+            # (hypothesis, schemathesis, ...) costs seconds on each run.
+            "-p", "pytest_timeout", "--timeout", "120"]
     if hosts:
         args += ["--gept-hosts", hosts]
     if keyword:
@@ -211,7 +213,15 @@ def run_checks(inventory: Path, hosts: str | None = None, keyword: str | None = 
     args += ["-v"] if verbose else ["-p", "no:terminal"]
     collector = _Collector()
     started = time.monotonic()
-    code = pytest.main(args, plugins=[collector])
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        code = pytest.main(args, plugins=[collector])
+    finally:
+        if saved is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
     report = CheckReport(inventory=str(inventory), hosts=selected, results=collector.results,
                          duration_s=time.monotonic() - started)
     if int(code) in (2, 3, 4):  # interrupted, internal error, usage error
