@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -97,8 +97,22 @@ tr.ok td.state{color:#10562b}tr.failing td.state{color:#9a5b00}
 tr.stale,tr.never{background:#fdecec}tr.stale td.state,tr.never td.state{color:#b00020}
 td.state{font-weight:700;text-transform:uppercase}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-.muted{color:#6a737d;font-size:.85rem}.err{color:#8a1212;font-size:.85rem}
+td.nowrap{white-space:nowrap}td.name{font-weight:600}
+.muted{color:#6a737d;font-size:.85rem}.err{color:#8a1212;font-size:.85rem;min-width:14rem}
 """
+
+
+def short_time(iso: str | None) -> str:
+    """``2026-01-05 12:00:00 UTC`` from an ISO time (``never`` for None).
+
+    Example:
+        >>> short_time("2026-01-05T12:00:00.123+00:00")
+        '2026-01-05 12:00:00 UTC'
+    """
+    if not iso:
+        return "never"
+    when = datetime.fromisoformat(iso)
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _cell(text: object, cls: str | None = None) -> str:
@@ -117,12 +131,13 @@ def render_html(data: dict[str, Any]) -> str:
         rows.append(
             f'<tr class="{c["state"]}" data-collector="{html.escape(c["collector"])}" '
             f'data-state="{c["state"]}">'
-            + _cell(c["collector"]) + _cell(c["state"], "state")
+            + _cell(c["collector"], "name") + _cell(c["state"], "state")
             + f'<td class="freshness">{html.escape(freshness)}'
             f'<div class="muted">{html.escape(verdict)}</div></td>'
-            + _cell(human_interval(c["interval_seconds"]))
-            + _cell(c["last_success_at"] or "never")
-            + _cell(f'{last.get("status", "-")} at {last.get("started_at") or "-"}')
+            + _cell(human_interval(c["interval_seconds"]), "nowrap")
+            + _cell(short_time(c["last_success_at"]), "nowrap")
+            + _cell(f'{last["status"]} at {short_time(last["started_at"])}' if last
+                    else "never ran", "nowrap")
             + _cell(f'{c["last_success_rows"]:,}', "num")
             + _cell(f'{c["rows_24h"]:,}', "num")
             + _cell(f'{c["runs_24h"]} / {c["failures_24h"]}', "num")
@@ -135,7 +150,8 @@ def render_html(data: dict[str, Any]) -> str:
         banner = ('<div class="banner bad">Stale: ' + html.escape(", ".join(data["stale"]))
                   + "</div>")
     gap_rows = "".join(
-        "<tr>" + _cell(g["table"]) + _cell(g["gap_start"]) + _cell(g["gap_end"])
+        "<tr>" + _cell(g["table"]) + _cell(short_time(g["gap_start"]))
+        + _cell(short_time(g["gap_end"]))
         + _cell(g["status"]) + _cell(g["attempts"], "num") + _cell(g["error"] or "") + "</tr>"
         for g in data["gaps"]["open"] + data["gaps"]["unrecoverable"])
     gaps_html = (f"<h2>Gaps</h2><table><tr><th>Table</th><th>From</th><th>To (excl.)</th>"
@@ -147,7 +163,7 @@ def render_html(data: dict[str, Any]) -> str:
         "<title>GePT collectors</title>"
         f"<style>{_STYLE}</style></head><body>"
         "<h1>GePT collectors</h1>"
-        f'<div class="muted">Generated {html.escape(data["generated_at"])} · stale = no '
+        f'<div class="muted">Generated {short_time(data["generated_at"])} · stale = no '
         "successful run for twice the interval · "
         '<a href="/status.json">JSON</a> · <a href="/metrics">metrics</a></div>'
         f"{banner}"
