@@ -318,7 +318,8 @@ def promote_initial(conn: psycopg.Connection[Any], model_id: int, *,
 
 def previous_active(conn: psycopg.Connection[Any], scope: str) -> ModelRecord | None:
     """The model to roll back to: the one the current ACTIVE model replaced, if it is
-    still DEPRECATED/SUNSET, else the most recently activated DEPRECATED/SUNSET model."""
+    still DEPRECATED/SUNSET, else the most recently activated DEPRECATED/SUNSET model that
+    was not itself rolled back from. Repeated rollbacks therefore walk back in history."""
     current = [m for m in active_models(conn) if m.scope == scope]
     if current and current[0].replaces_model_id is not None:
         candidate = get(conn, current[0].replaces_model_id)
@@ -328,6 +329,8 @@ def previous_active(conn: psycopg.Connection[Any], scope: str) -> ModelRecord | 
         row = cur.execute(
             f"SELECT {_COLUMNS} FROM model_registry WHERE scope = %s AND validation_passed "
             "AND status IN ('DEPRECATED', 'SUNSET') AND activated_at IS NOT NULL "
+            # A model we rolled back from is not a rollback target (that would be an undo).
+            "AND coalesce(status_reason, '') NOT LIKE 'rolled back%%' "
             "ORDER BY activated_at DESC LIMIT 1", (scope,)).fetchone()
     return None if row is None else _record(row)
 

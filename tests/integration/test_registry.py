@@ -1,0 +1,211 @@
+"""The model registry lifecycle against a real PostgreSQL: tokens, atomic swaps, rollback,
+the gate, checksums, the CLI's exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from gept import guards
+from gept.core.clock import utcnow
+from gept.core.errors import IntegrityError, InvalidInput, NeedsCoordination
+from gept.registry import artifacts, lifecycle
+from gept.registry.features import FEATURE_NAMES
+from gept.registry.grid import TargetGrid
+
+GRID = TargetGrid.named("default")
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> object:
+    from catboost import CatBoostClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.random((200, len(FEATURE_NAMES))).astype(np.float32)
+    y = (rng.random((200, 3)) < 0.4).astype(np.int8)
+    model = CatBoostClassifier(loss_function="MultiLogloss", iterations=3, depth=2,
+                               verbose=False, allow_writing_files=False, thread_count=1)
+    model.fit(x, y)
+    return model
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "models"
+    monkeypatch.setenv("GEPT_MODELS_DIR", str(path))
+    from gept.core.config import get_settings
+
+    get_settings.cache_clear()
+    return path
+
+
+def add(conn: psycopg.Connection[tuple[object, ...]], models_dir: Path, model: object,
+        run_id: str, *, passed: bool = True, scope: str = "global") -> int:
+    path, digest = artifacts.save(models_dir, run_id, scope, model, {"test": True})
+    return lifecycle.register(
+        conn, scope=scope, run_id=run_id, model_path=path, artifact_sha256=digest,
+        windows_hours=GRID.windows_hours, offsets_pct=GRID.offsets, feature_names=FEATURE_NAMES,
+        validation_passed=passed, mean_auc=0.7 if passed else 0.5,
+        metrics={"trained_targets": [0, 1, 2], "fallback_rates": [0.1] * GRID.size})
+
+
+def token_for(plan: dict[str, object]) -> str:
+    return guards.approve("model-registry", guards.plan_hash(plan), "test", 900)
+
+
+def statuses(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, str]:
+    return {int(i): str(s) for i, s in
+            conn.execute("SELECT id, status FROM model_registry").fetchall()}
+
+
+def test_bootstrap_then_promote_needs_a_token_and_swaps_atomically(
+        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        a = add(conn, models_dir, tiny_model, "20260101_000000")
+        b = add(conn, models_dir, tiny_model, "20260102_000000")
+        assert lifecycle.promote_initial(conn, a, models_dir=models_dir).activated == a
+        with pytest.raises(NeedsCoordination) as refused:
+            lifecycle.promote(conn, b, token=None, models_dir=models_dir)
+        assert refused.value.exit_code == 3
+        assert refused.value.details["plan_hash"] == guards.plan_hash(
+            {"action": "models-promote", "model_id": b})
+        assert statuses(conn) == {a: "ACTIVE", b: "PENDING"}
+        # A bootstrap is refused once the scope has an ACTIVE model.
+        with pytest.raises(NeedsCoordination):
+            lifecycle.promote_initial(conn, b, models_dir=models_dir)
+        # A token for another model does not work for this one.
+        with pytest.raises(NeedsCoordination):
+            lifecycle.promote(conn, b, token=token_for({"action": "models-promote",
+                                                        "model_id": a}),
+                              models_dir=models_dir)
+        token = token_for({"action": "models-promote", "model_id": b})
+        change = lifecycle.promote(conn, b, token=token, models_dir=models_dir)
+        assert (change.activated, change.deprecated) == (b, a)
+        assert statuses(conn) == {a: "DEPRECATED", b: "ACTIVE"}
+        # Tokens are single-use.
+        c = add(conn, models_dir, tiny_model, "20260103_000000")
+        with pytest.raises(NeedsCoordination):
+            lifecycle.promote(conn, c, token=token, models_dir=models_dir)
+    events = [json.loads(line)["event"] for line in guards.audit_path().read_text().splitlines()]
+    assert "models-promote" in events and "models-bootstrap" in events
+
+
+def test_rollback_restores_the_previous_active_model(
+        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        a = add(conn, models_dir, tiny_model, "20260101_000000")
+        b = add(conn, models_dir, tiny_model, "20260102_000000")
+        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+        lifecycle.promote(conn, b, token=token_for({"action": "models-promote",
+                                                    "model_id": b}), models_dir=models_dir)
+        with pytest.raises(NeedsCoordination):
+            lifecycle.rollback(conn, "global", token=None, models_dir=models_dir)
+        change = lifecycle.rollback(
+            conn, "global", token=token_for({"action": "models-rollback", "scope": "global"}),
+            models_dir=models_dir)
+        assert (change.activated, change.deprecated) == (a, b)
+        assert statuses(conn) == {a: "ACTIVE", b: "DEPRECATED"}
+        # Nothing older than a: refused, and a stays ACTIVE (never zero ACTIVE models).
+        with pytest.raises(InvalidInput, match="no previous model"):
+            lifecycle.rollback(conn, "global", token=token_for(
+                {"action": "models-rollback", "scope": "global"}), models_dir=models_dir)
+        assert statuses(conn)[a] == "ACTIVE"
+
+
+def test_a_model_that_failed_the_gate_can_never_be_active(
+        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        bad = add(conn, models_dir, tiny_model, "20260101_000000", passed=False)
+        with pytest.raises(InvalidInput, match="failed its validation gate"):
+            lifecycle.promote_initial(conn, bad, models_dir=models_dir)
+        with pytest.raises(InvalidInput, match="failed its validation gate"):
+            lifecycle.promote(conn, bad, token=token_for({"action": "models-promote",
+                                                          "model_id": bad}),
+                              models_dir=models_dir)
+        with pytest.raises(psycopg.errors.CheckViolation):   # the schema refuses it too
+            conn.execute("UPDATE model_registry SET status = 'ACTIVE' WHERE id = %s", (bad,))
+        assert statuses(conn) == {bad: "PENDING"}
+
+
+def test_two_active_models_in_one_scope_are_impossible(
+        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        a = add(conn, models_dir, tiny_model, "20260101_000000")
+        b = add(conn, models_dir, tiny_model, "20260102_000000")
+        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("UPDATE model_registry SET status = 'ACTIVE' WHERE id = %s", (b,))
+        # Another scope has its own ACTIVE model.
+        c = add(conn, models_dir, tiny_model, "20260103_000000", scope="item:4151")
+        lifecycle.promote_initial(conn, c, models_dir=models_dir)
+        assert len(lifecycle.active_models(conn)) == 2
+
+
+def test_tampered_artifact_is_refused_with_a_clear_error(
+        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        a = add(conn, models_dir, tiny_model, "20260101_000000")
+        record = lifecycle.get(conn, a)
+        path = models_dir / record.model_path
+        path.write_bytes(path.read_bytes() + b"\x00")
+        with pytest.raises(IntegrityError) as exc:
+            lifecycle.promote_initial(conn, a, models_dir=models_dir)
+        assert "failed its checksum" in exc.value.message
+        assert record.artifact_sha256 in exc.value.message
+        path.unlink()
+        with pytest.raises(IntegrityError, match="missing"):
+            artifacts.load_verified(models_dir, record.model_path, record.artifact_sha256)
+        assert statuses(conn) == {a: "PENDING"}
+
+
+def test_lifecycle_ages_out_old_models(db_dsn: str, models_dir: Path,
+                                       tiny_model: object) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        a = add(conn, models_dir, tiny_model, "20260101_000000")
+        b = add(conn, models_dir, tiny_model, "20260102_000000")
+        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+        lifecycle.promote(conn, b, token=token_for({"action": "models-promote",
+                                                    "model_id": b}), models_dir=models_dir)
+        later = utcnow() + timedelta(hours=25)
+        assert lifecycle.advance_lifecycle(conn, now=later) == {"sunset": 1, "archived": 0}
+        assert lifecycle.advance_lifecycle(conn, now=later + timedelta(hours=49)) == {
+            "sunset": 0, "archived": 1}
+        assert statuses(conn) == {a: "ARCHIVED", b: "ACTIVE"}
+        with pytest.raises(InvalidInput, match="ARCHIVED"):
+            lifecycle.promote(conn, a, token=None, models_dir=models_dir)
+
+
+def test_cli_list_and_promote_exit_codes(db_dsn: str, models_dir: Path,
+                                         tiny_model: object) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        a = add(conn, models_dir, tiny_model, "20260101_000000")
+        b = add(conn, models_dir, tiny_model, "20260102_000000")
+        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+
+    def gept(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "GEPT_COORDINATION_TOKEN"}
+        return subprocess.run([sys.executable, "-m", "gept.cli", *args], capture_output=True,
+                              text=True, timeout=60, env=env, check=False)
+
+    listed = gept("models", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [m["status"] for m in json.loads(listed.stdout)["models"]] == ["PENDING", "ACTIVE"]
+    refused = gept("models", "promote", str(b), "--json")
+    assert refused.returncode == 3
+    body = json.loads(refused.stdout)
+    assert body["zone"] == "model-registry"
+    token = token_for({"action": "models-promote", "model_id": b})
+    done = gept("models", "promote", str(b), "--token", token, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["activated"] == b
+    bad = gept("models", "promote", "999", "--token", token, "--json")
+    assert bad.returncode == 2
+    assert Decimal("0.0125") in GRID.offsets
