@@ -94,22 +94,24 @@ class LoopbackSshd:
                 self._proc.wait(timeout=10)
         self._proc = None
 
-    def host_data(self, name: str) -> dict[str, object]:
-        """pyinfra host data reaching this sshd; each name gets its own lock dir/audit log."""
+    def host_data(self, name: str, state: Path | None = None) -> dict[str, object]:
+        """pyinfra host data reaching this sshd; each name gets its own lock dir/audit log
+        (under ``state``, default the sshd's directory)."""
+        base = (state or self.dir) / name
         return {
             "ssh_hostname": "127.0.0.1", "ssh_port": self.port, "ssh_user": self.user,
             "ssh_key": str(self.client_key), "ssh_known_hosts_file": str(self.known_hosts),
             "ssh_strict_host_key_checking": "yes",
-            "gept_runbook_lock_dir": str(self.dir / name / "locks"),
-            "gept_runbook_audit_log": str(self.dir / name / "runbook-audit.jsonl"),
+            "gept_runbook_lock_dir": str(base / "locks"),
+            "gept_runbook_audit_log": str(base / "runbook-audit.jsonl"),
             "gept_runbook_no_sudo": True,
         }
 
-    def write_inventory(self, path: Path, names: list[str]) -> Path:
+    def write_inventory(self, path: Path, names: list[str], state: Path | None = None) -> Path:
         """A pyinfra inventory: one group per name, each a host on this sshd."""
         lines = ['"""Loopback inventory written by gept.runbook.sshd."""', ""]
         for name in names:
-            lines.append(f"{name} = [({name!r}, {self.host_data(name)!r})]")
+            lines.append(f"{name} = [({name!r}, {self.host_data(name, state)!r})]")
         lines.append("")
         path.write_text("\n".join(lines))
         return path

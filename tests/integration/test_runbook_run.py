@@ -1,0 +1,326 @@
+"""The runner over real SSH (an sshd on loopback): steps, retries, timeouts, rollback,
+verification, guards, locks, audit, GroupResult-style reporting, and malformed runbooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gept import guards
+from gept.runbook.sshd import LoopbackSshd
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackSshd]:
+    with LoopbackSshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+@pytest.fixture
+def world(sshd: LoopbackSshd, tmp_path: Path) -> dict[str, Path]:
+    """A runbook dir, an inventory (ampere + hydra on the loopback sshd), a work dir."""
+    work = tmp_path / "work"
+    work.mkdir()
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    inv = sshd.write_inventory(tmp_path / "inventory.py", ["ampere", "hydra"], tmp_path / "hosts")
+    return {"work": work, "books": books, "inv": inv, "hosts": tmp_path / "hosts"}
+
+
+def book(world: dict[str, Path], name: str, text: str) -> None:
+    (world["books"] / f"{name}.yaml").write_text(text.replace("WORK", str(world["work"])))
+
+
+def gept(world: dict[str, Path], *args: str, env: dict[str, str] | None = None,
+         ) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "gept.cli", *args]
+    if args[0] == "runbook":
+        cmd += ["--dir", str(world["books"])]
+        if args[1] in ("plan", "run"):
+            cmd += ["--inventory", str(world["inv"])]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, **(env or {})})
+
+
+def body(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"not JSON (exit {proc.returncode}): {proc.stdout}\n{proc.stderr}")
+    return data
+
+
+def host_audit(world: dict[str, Path], host: str = "ampere") -> list[dict[str, Any]]:
+    path = world["hosts"] / host / "runbook-audit.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+HEAD = """\
+name: {name}
+description: test runbook
+class: caution
+targets: ampere
+"""
+
+
+def test_steps_outputs_retries_and_verification(world: dict[str, Path]) -> None:
+    book(world, "work", HEAD.format(name="work") + """\
+parameters:
+  message: {type: str}
+steps:
+  - name: write
+    run: printf '%s' {{ message }} > WORK/message
+  - name: flaky
+    run: n=$(cat WORK/n 2>/dev/null || echo 0); echo $((n+1)) > WORK/n; test $n -ge 2
+    retries: {count: 3, delay: 0.1}
+  - name: read
+    run: cat WORK/message
+    output: message
+verify:
+  - name: still-there
+    run: test -s WORK/message
+""")
+    evil = "hi'; touch WORK/pwned; echo '"
+    proc = gept(world, "runbook", "run", "work", "-p", f"message={evil}", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = body(proc)
+    assert result["status"] == "ok"
+    assert result["plan_hash"] == body(gept(world, "runbook", "plan", "work", "-p",
+                                            f"message={evil}", "--json"))["plan_hash"]
+    steps = {s["step"]: s for s in result["hosts"]["ampere"]["steps"]}
+    assert steps["flaky"]["attempts"] == 3
+    assert result["hosts"]["ampere"]["outputs"]["message"] == evil
+    assert not (world["work"] / "pwned").exists()  # the parameter was data, not code
+    assert result["verification"] == [{"host": "ampere", "step": "still-there", "ok": True,
+                                       "error": None}]
+    events = [e["event"] for e in host_audit(world)]
+    assert events[0] == "requested"
+    assert events[-1] == "finished"
+    assert events.count("step") == 4
+
+
+def test_timeout_then_rollback_and_exit_1(world: dict[str, Path]) -> None:
+    book(world, "deploy", HEAD.format(name="deploy") + """\
+steps:
+  - name: switch
+    run: echo new > WORK/current
+  - name: gate
+    run: sleep 30
+    timeout: 1
+    on_failure: rollback
+  - name: never
+    run: touch WORK/never
+rollback:
+  - name: switch-back
+    run: echo old > WORK/current
+""")
+    proc = gept(world, "runbook", "run", "deploy", "--json")
+    assert proc.returncode == 1
+    result = body(proc)
+    assert result["status"] == "rolled_back"
+    assert result["rollback_taken"] is True
+    gate = next(s for s in result["hosts"]["ampere"]["steps"] if s["step"] == "gate")
+    assert "timed out" in gate["error"]
+    assert (world["work"] / "current").read_text().strip() == "old"
+    assert not (world["work"] / "never").exists()
+    assert "rolled_back" in [e["event"] for e in host_audit(world)]
+
+
+def test_failed_precondition_changes_nothing(world: dict[str, Path]) -> None:
+    book(world, "guarded", HEAD.format(name="guarded") + """\
+preconditions:
+  - name: ready
+    run: test -e WORK/ready
+steps:
+  - name: change
+    run: touch WORK/changed
+""")
+    proc = gept(world, "runbook", "run", "guarded", "--json")
+    assert proc.returncode == 1
+    assert body(proc)["status"] == "precondition_failed"
+    assert not (world["work"] / "changed").exists()
+
+
+def test_every_host_is_reported_before_failing(world: dict[str, Path]) -> None:
+    book(world, "both", HEAD.format(name="both").replace("targets: ampere", "targets: all")
+         + """\
+steps:
+  - name: differs
+    run: test {{ host_name }} != hydra
+  - name: after
+    run: "true"
+""")
+    proc = gept(world, "runbook", "run", "both", "--json")
+    assert proc.returncode == 1
+    result = body(proc)
+    assert result["status"] == "failed"
+    assert [s["ok"] for s in result["hosts"]["ampere"]["steps"]] == [True]
+    assert [s["ok"] for s in result["hosts"]["hydra"]["steps"]] == [False]
+
+
+DANGER = """\
+name: danger-demo
+description: pretends to restart postgresql
+class: danger
+zones: [restart-postgres]
+targets: ampere
+steps:
+  - name: act
+    run: touch WORK/acted
+"""
+
+
+def test_danger_refused_without_token_then_single_use_token(world: dict[str, Path]) -> None:
+    book(world, "danger-demo", DANGER)
+    refused = gept(world, "runbook", "run", "danger-demo", "--json")
+    assert refused.returncode == 3
+    answer = body(refused)
+    assert answer["status"] == "needs_coordination"
+    assert answer["zone"] == "restart-postgres"
+    assert "gept coordinate approve" in answer["how"]
+    assert not (world["work"] / "acted").exists()
+    assert host_audit(world) == []  # refused before any connection
+
+    plan_hash = body(gept(world, "runbook", "plan", "danger-demo", "--json"))["plan_hash"]
+    assert plan_hash == answer["plan_hash"]
+    approved = gept(world, "coordinate", "approve", "--zone", "restart-postgres",
+                    "--plan-hash", plan_hash, "--reason", "test window", "--ttl", "5m", "--json")
+    assert approved.returncode == 0, approved.stderr
+    token = body(approved)["token"]
+
+    ok = gept(world, "runbook", "run", "danger-demo", "--token", token, "--json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert (world["work"] / "acted").exists()
+    replay = gept(world, "runbook", "run", "danger-demo", "--json",
+                  env={"GEPT_COORDINATION_TOKEN": token})
+    assert replay.returncode == 3
+    assert "already used" in body(replay)["message"]
+    assert token not in guards.audit_path().read_text()
+    events = [json.loads(x)["event"] for x in guards.audit_path().read_text().splitlines()]
+    for event in ("requested", "refused", "approved", "coordination_used", "step", "finished"):
+        assert event in events
+    listed = body(gept(world, "coordinate", "list", "--json"))["tokens"]
+    assert [t["state"] for t in listed] == ["used"]
+
+
+def test_token_for_another_plan_is_refused(world: dict[str, Path]) -> None:
+    book(world, "danger-demo", DANGER)
+    token = guards.approve("restart-postgres", "0" * 64, "other plan", 300)
+    proc = gept(world, "runbook", "run", "danger-demo", "--token", token, "--json")
+    assert proc.returncode == 3
+    assert "another plan" in body(proc)["message"]
+    assert not (world["work"] / "acted").exists()
+
+
+SLOW = HEAD.format(name="slow") + """\
+steps:
+  - name: hold
+    run: touch WORK/started-$$; sleep 4
+"""
+
+
+def test_concurrent_runs_one_gets_exit_4_naming_the_holder(world: dict[str, Path]) -> None:
+    book(world, "slow", SLOW)
+    cmd = [sys.executable, "-m", "gept.cli", "runbook", "run", "slow", "--json", "--dir",
+           str(world["books"]), "--inventory", str(world["inv"])]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(world["work"].glob("started-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = gept(world, "runbook", "run", "slow", "--json")
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, out + err
+    assert second.returncode == 4
+    holder = body(second)
+    assert holder["status"] == "locked"
+    assert holder["holder"]["run_id"] == json.loads(out)["run_id"]
+    for key in ("pid", "user", "since"):
+        assert holder["holder"][key]
+
+
+def test_host_lock_held_by_another_controller(world: dict[str, Path]) -> None:
+    book(world, "slow", SLOW.replace("sleep 4", "true"))
+    lock = world["hosts"] / "ampere" / "locks" / "slow.lock"
+    lock.mkdir(parents=True)
+    other = {"run_id": "elsewhere-1", "runbook": "slow", "pid": 1, "user": "alice",
+             "controller": "laptop", "since": "2026-01-01T00:00:00Z",
+             "expires": int(time.time()) + 600}
+    (lock / "holder.json").write_text(json.dumps(other))
+    proc = gept(world, "runbook", "run", "slow", "--json")
+    assert proc.returncode == 4
+    assert body(proc)["holder"]["run_id"] == "elsewhere-1"
+    assert "alice" in body(proc)["message"]
+    # An expired holder (its controller died) is broken and the run proceeds.
+    other["expires"] = int(time.time()) - 1
+    (lock / "holder.json").write_text(json.dumps(other))
+    proc = gept(world, "runbook", "run", "slow", "--json")
+    assert proc.returncode == 0, proc.stdout
+    assert not lock.exists()  # released at the end
+    assert "lock_broken" in [e["event"] for e in host_audit(world)]
+
+
+def test_secrets_are_redacted_everywhere(world: dict[str, Path]) -> None:
+    book(world, "secret", HEAD.format(name="secret") + """\
+parameters:
+  password: {type: str, secret: true}
+steps:
+  - name: use
+    run: echo {{ password }} > WORK/secret
+  - name: show
+    run: cat WORK/secret
+""")
+    proc = gept(world, "runbook", "run", "secret", "-p", "password=s3cr3t-value", "--json")
+    assert proc.returncode == 0
+    assert (world["work"] / "secret").read_text().strip() == "s3cr3t-value"
+    assert "s3cr3t-value" not in proc.stdout
+    assert "s3cr3t-value" not in guards.audit_path().read_text()
+    assert "s3cr3t-value" not in (world["hosts"] / "ampere" / "runbook-audit.jsonl").read_text()
+
+
+@pytest.mark.parametrize("bad", [
+    "  - name: extra\n    run: touch WORK/ran\n    bogus: 1\n",
+    "  - name: typed\n    run: touch WORK/ran\n    retries: {count: many}\n",
+    "  - name: both\n    run: touch WORK/ran\n    local: touch WORK/ran\n",
+])
+def test_malformed_runbook_exit_2_and_nothing_runs(world: dict[str, Path], bad: str) -> None:
+    book(world, "broken", HEAD.format(name="broken") + "steps:\n  - name: first\n"
+                                                       "    run: touch WORK/ran\n" + bad)
+    proc = gept(world, "runbook", "run", "broken", "--json")
+    assert proc.returncode == 2
+    error = body(proc)
+    assert error["file"].endswith("broken.yaml")
+    assert error["line"] >= 7
+    assert error["field"].startswith("steps[1]")
+    assert not (world["work"] / "ran").exists()
+    assert host_audit(world) == []
+
+
+def test_injection_through_enum_fails_validation(world: dict[str, Path]) -> None:
+    book(world, "pick", HEAD.format(name="pick") + """\
+parameters:
+  which: {type: enum, enum: [a, b]}
+steps:
+  - name: touch
+    run: touch WORK/{{ which }}
+""")
+    proc = gept(world, "runbook", "run", "pick", "-p", "which=a; touch WORK/pwned", "--json")
+    assert proc.returncode == 2
+    assert body(proc)["field"] == "params.which"
+    assert list(world["work"].iterdir()) == []
+
+
+def test_unknown_target_is_exit_2(world: dict[str, Path]) -> None:
+    book(world, "slow", SLOW)
+    proc = gept(world, "runbook", "plan", "slow", "--target", "nowhere", "--json")
+    assert proc.returncode == 2
+    assert "nowhere" in body(proc)["message"]
