@@ -308,3 +308,13 @@ def test_user_agent_is_required_and_descriptive() -> None:
     assert client.retry.attempts == 2
     assert client.user_agent == UA
     client.close()
+
+
+def test_an_oversized_body_fails_at_once_without_retry(sim: SimulatorServer,
+                                                       make_client: MakeClient) -> None:
+    from gept.market.errors import ResponseTooLarge
+
+    client = make_client(max_json_bytes=10_000)
+    with pytest.raises(ResponseTooLarge):
+        client.mapping()
+    assert served(sim, "/mapping") == 1

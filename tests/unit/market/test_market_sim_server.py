@@ -26,8 +26,11 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
+_HTTP = httpx.Client(timeout=10)  # keep-alive: many small requests stay cheap
+
+
 def get(sim: SimulatorServer, path: str, **kw: object) -> httpx.Response:
-    return httpx.get(sim.url + path, timeout=10, **kw)  # type: ignore[arg-type]
+    return _HTTP.get(sim.url + path, **kw)  # type: ignore[arg-type]
 
 
 def test_two_servers_with_one_seed_answer_the_same_bytes() -> None:
@@ -182,3 +185,15 @@ def test_next_n_requests_by_count_and_bad_control_bodies(sim: SimulatorServer) -
         assert r.status_code == 400, bad
     assert httpx.post(sim.url + "/_sim/faults", content=b"[1,").status_code == 400
     assert httpx.get(sim.url + "/_sim/faults").json()["queue"] == []
+
+
+def test_head_probes_and_the_index_are_never_faulted_or_counted(sim: SimulatorServer) -> None:
+    httpx.delete(sim.url + "/_sim/stats")
+    sim.faults.set_rate(1.0, ["500"])
+    head = httpx.head(sim.url + "/5m")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["content-length"]) > 1000
+    assert "/5m" in get(sim, "/").json()["endpoints"]
+    assert httpx.get(sim.url + "/_sim/stats").json()["total"] == 0
+    assert httpx.put(sim.url + "/5m").status_code == 501  # the stdlib refuses unknown verbs

@@ -67,6 +67,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "gept-market-sim/1"
     timeout = 30  # idle keep-alive connections give their thread back
+    # Headers and body go out in separate writes; with Nagle's algorithm and delayed ACKs
+    # every response would stall ~40 ms.
+    disable_nagle_algorithm = True
     server: SimHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -81,6 +84,8 @@ class Handler(BaseHTTPRequestHandler):
         for key, value in resp.headers.items():
             self.send_header(key, value)
         self.end_headers()
+        if self.command == "HEAD":
+            return
         if slow is None:
             self.wfile.write(resp.body)
             return
@@ -103,12 +108,17 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._dispatch(method)
         except GeptError as exc:
+            if method == "POST":
+                self.close_connection = True  # the body may be unread: do not reuse the socket
             self._send(Response(400, render.error_body(exc.message)))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout fault working as intended)
 
     def do_GET(self) -> None:
         self._guarded("GET")
+
+    def do_HEAD(self) -> None:
+        self._guarded("HEAD")
 
     def do_POST(self) -> None:
         self._guarded("POST")
@@ -124,11 +134,19 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/_sim/"):
             self._send(sim.control(method, path, self._json_body() if method == "POST" else {}))
             return
-        if method != "GET":
-            self._send(Response(405, render.error_body("only GET"), headers={"Allow": "GET"}))
+        if method not in ("GET", "HEAD"):
+            self._send(Response(405, render.error_body("only GET"),
+                                headers={"Allow": "GET, HEAD"}))
+            return
+        if path == "/":
+            self._send(Response(200, json.dumps({"service": "gept market simulator",
+                                                 "endpoints": sorted(MARKET_PATHS)}).encode()))
             return
         if path not in MARKET_PATHS:
             self._send(Response(404, render.error_body(f"no endpoint {path}")))
+            return
+        if method == "HEAD":  # reachability probes: never counted, never faulted
+            self._send(sim.answer(path, query, wrong_types=False))
             return
         sim.count(path, self.headers.get("User-Agent", ""))
         fault = sim.faults.choose(path, self._requested_fault(query))
@@ -182,7 +200,10 @@ class Handler(BaseHTTPRequestHandler):
         self._send(resp, slow=fault.seconds() if fault.kind == "slow" else None)
 
     def _json_body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = self.headers.get("Content-Length") or "0"
+        if not declared.isdigit():
+            raise InvalidInput("Content-Length must be a number", field="body")
+        length = int(declared)
         if length > MAX_CONTROL_BODY:
             raise InvalidInput("control body too large", field="body")
         raw = self.rfile.read(length) if length else b"{}"
