@@ -12,14 +12,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from test_inference import ITEMS, make_trained_template
+
 from gept.core.config import get_settings
 from gept.core.errors import Locked
 from gept.db import partitions
 from gept.inference.failover import LOCK_KEY
 from gept.inference.runner import RunResult, run_inference
 from gept.testing.pgserver import PgServer
-
-from test_inference import ITEMS, make_trained_template
 
 _n = itertools.count()
 
@@ -70,7 +70,8 @@ def test_fallback_does_nothing_while_primary_is_fresh(ml_dsn: str) -> None:
     release_block(ml_dsn)                       # a new block exists, but the primary is fresh
     rows_before = one(ml_dsn, "SELECT count(*) FROM predictions")
     result = run_inference("fallback")
-    assert result.status == "skipped" and "primary is writing" in result.reason
+    assert result.status == "skipped"
+    assert "primary is writing" in result.reason
     assert one(ml_dsn, "SELECT count(*) FROM predictions") == rows_before
     assert one(ml_dsn, "SELECT count(*) FROM prediction_batches") == 1
     assert one(ml_dsn, "SELECT status FROM inference_runs WHERE role = 'fallback'") == "skipped"
@@ -83,7 +84,8 @@ def test_fallback_writes_when_predictions_are_stale(ml_dsn: str) -> None:
         conn.execute("UPDATE prediction_batches SET created_at = now() - interval '20 min'")
     release_block(ml_dsn)
     result = run_inference("fallback")
-    assert result.status == "completed" and result.rows_written == ITEMS * 42
+    assert result.status == "completed"
+    assert result.rows_written == ITEMS * 42
     roles = one(ml_dsn, "SELECT array_agg(role ORDER BY \"time\") FROM prediction_batches")
     assert roles == ["primary", "fallback"]
 
@@ -100,7 +102,8 @@ def test_lock_held_elsewhere_blocks_both_roles(ml_dsn: str) -> None:
             run_inference("primary")
         assert exc.value.exit_code == 4
         fallback = run_inference("fallback")
-        assert fallback.status == "skipped" and "lock" in fallback.reason
+        assert fallback.status == "skipped"
+        assert "lock" in fallback.reason
     assert one(ml_dsn, "SELECT count(*) FROM predictions") == 0
     # Released: the next cycle writes.
     assert run_inference("primary").status == "completed"

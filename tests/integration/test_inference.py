@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from gept.core.config import get_settings
 from gept.core.errors import Failed, IntegrityError, InvalidInput
 from gept.db import partitions
@@ -82,7 +83,8 @@ def test_primary_writes_one_complete_batch(ml_dsn: str) -> None:
         time_, rows, items, role, model_ids = batch[0]
         assert (rows, items, role) == (ITEMS * 42, ITEMS, "primary")
         active = conn.execute("SELECT id FROM model_registry WHERE status = 'ACTIVE'").fetchone()
-        assert active is not None and model_ids == [active[0]]
+        assert active is not None
+        assert model_ids == [active[0]]
         stats = conn.execute(
             "SELECT count(*), min(fill_probability), max(fill_probability), "
             "count(DISTINCT item_id), count(DISTINCT (hour_offset, offset_pct)), "
@@ -92,16 +94,21 @@ def test_primary_writes_one_complete_batch(ml_dsn: str) -> None:
             (active[0], time_)).fetchone()
         assert stats is not None
         count, pmin, pmax, n_items, n_targets, hours_ok, prices_ok, model_ok = stats
-        assert count == ITEMS * 42 and n_items == ITEMS and n_targets == 42
+        assert count == ITEMS * 42
+        assert n_items == ITEMS
+        assert n_targets == 42
         assert 0.0 <= pmin <= pmax <= 1.0
-        assert hours_ok and prices_ok and model_ok
+        assert hours_ok
+        assert prices_ok
+        assert model_ok
         for p, ev, buy, sell in conn.execute(
                 "SELECT fill_probability, expected_value, buy_price, sell_price "
                 "FROM predictions LIMIT 50").fetchall():
             assert ev == pytest.approx(p * tax.net_return(buy, sell))
         names = conn.execute("SELECT count(*) FROM predictions p JOIN items i USING (item_id) "
                              "WHERE p.item_name = i.name").fetchone()
-        assert names is not None and names[0] == ITEMS * 42
+        assert names is not None
+        assert names[0] == ITEMS * 42
         run = conn.execute("SELECT status, rows_written, items_predicted, model_ids, "
                            "block_time = %s, finished_at IS NOT NULL FROM inference_runs",
                            (time_,)).fetchall()
@@ -111,7 +118,8 @@ def test_primary_writes_one_complete_batch(ml_dsn: str) -> None:
 def test_a_block_is_never_written_twice(ml_dsn: str) -> None:
     assert run_inference("primary").status == "completed"
     again = run_inference("primary")
-    assert again.status == "skipped" and "already has a batch" in again.reason
+    assert again.status == "skipped"
+    assert "already has a batch" in again.reason
     assert one(ml_dsn, "SELECT count(*) FROM prediction_batches") == 1
     assert one(ml_dsn, "SELECT count(*) FROM predictions") == ITEMS * 42
 
@@ -153,7 +161,8 @@ def test_retention_drops_whole_old_partitions(ml_dsn: str) -> None:
         assert f"predictions_p{old:%Y%m%d}" in dropped
         assert f"predictions_p{now:%Y%m%d}" not in dropped
         left = conn.execute("SELECT count(*) FROM prediction_batches").fetchone()
-        assert left is not None and left[0] == 0
+        assert left is not None
+        assert left[0] == 0
         assert conn.execute("SELECT to_regclass(%s)",
                             (f"predictions_p{now:%Y%m%d}",)).fetchone() == (
             f"predictions_p{now:%Y%m%d}",)

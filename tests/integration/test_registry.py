@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+
 from gept import guards
 from gept.core.clock import utcnow
 from gept.core.errors import IntegrityError, InvalidInput, NeedsCoordination
@@ -95,7 +96,8 @@ def test_bootstrap_then_promote_needs_a_token_and_swaps_atomically(
         with pytest.raises(NeedsCoordination):
             lifecycle.promote(conn, c, token=token, models_dir=models_dir)
     events = [json.loads(line)["event"] for line in guards.audit_path().read_text().splitlines()]
-    assert "models-promote" in events and "models-bootstrap" in events
+    assert "models-promote" in events
+    assert "models-bootstrap" in events
 
 
 def test_rollback_restores_the_previous_active_model(

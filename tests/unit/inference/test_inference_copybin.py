@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+
 from gept.inference import copybin
 
 
@@ -16,7 +17,8 @@ def test_rows_are_laid_out_as_postgres_expects() -> None:
         copybin.Fixed(np.array([1.5, 2.5]), ">f8", null=np.array([False, True])),
     ]
     data = copybin.encode(cols, header=True, trailer=True)
-    assert data.startswith(copybin.HEADER) and data.endswith(b"\xff\xff")
+    assert data.startswith(copybin.HEADER)
+    assert data.endswith(b"\xff\xff")
     body = data[len(copybin.HEADER):-2]
     row1 = struct.pack(">hii", 3, 4, 1) + struct.pack(">i", -1) + struct.pack(">id", 8, 1.5)
     row2 = struct.pack(">hii", 3, 4, -2) + struct.pack(">i", 2) + b"ab" + struct.pack(">i", -1)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+
 from gept.core.errors import InvalidInput
 from gept.market import tax
 from gept.registry import rolling

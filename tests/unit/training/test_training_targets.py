@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from gept.core.errors import InvalidInput
 from gept.registry.grid import TargetGrid
 from gept.registry.history import History
@@ -50,7 +51,8 @@ def test_split_is_temporal_and_purged() -> None:
     assert data.train.block.max() + gap < data.val.block.min()
     assert data.val.block.max() + gap < data.test.block.min()
     sizes = data.sizes()
-    assert sizes["train"] > sizes["val"] > 0 and sizes["test"] > 0
+    assert sizes["train"] > sizes["val"] > 0
+    assert sizes["test"] > 0
 
 
 def test_too_little_history_is_a_clear_error() -> None:
@@ -71,11 +73,13 @@ def test_evaluation_and_gate() -> None:
     y = rng.random((500, 3)) < 0.3
     good = np.clip(y * 0.3 + rng.random((500, 3)) * 0.7, 0, 1)
     ev = evaluate(good, y)
-    assert 0.8 < ev.mean_auc < 0.99 and ev.targets_scored == 3
+    assert 0.8 < ev.mean_auc < 0.99
+    assert ev.targets_scored == 3
     assert sum(b["n"] for b in ev.reliability) == 1500
     assert 0 <= ev.brier <= 1
     assert Gate(min_auc=0.55).check(ev, 3)[0]
     passed, reason = Gate(min_auc=0.99).check(ev, 3)
-    assert not passed and "0.99" in reason
+    assert not passed
+    assert "0.99" in reason
     few = Evaluation([0.9, None, None], [0.1] * 3, [0.3] * 3, 0.9, 1, 0.1, 0.0)
     assert not Gate(min_scored_fraction=0.5).check(few, 3)[0]
