@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from datetime import datetime
 from types import FrameType
+from typing import Any
 
 import typer
 
@@ -68,3 +71,70 @@ def simulate(
         server.serve_forever()
     except KeyboardInterrupt:
         log.info("market simulator stopped")
+
+
+PROBE_ENDPOINTS = ("5m", "1h", "latest", "mapping", "timeseries", "news", "players")
+
+
+@app.command("probe")
+def probe(
+    endpoint: str = typer.Argument("5m", help=f"One of: {', '.join(PROBE_ENDPOINTS)}."),
+    timestamp: str | None = typer.Option(None, "--timestamp",
+                                         help="Block start for 5m/1h (Unix s or ISO)."),
+    item_id: int = typer.Option(2, "--id", help="Item for timeseries."),
+    base_url: str | None = typer.Option(None, "--base-url",
+                                        help="API base URL (default GEPT_WIKI_BASE_URL)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Call one endpoint once (with the client's retries) and summarise the answer.
+
+    Proves the API (or the simulator) is reachable with our User-Agent, and shows how
+    many rows it returned and for which block. Exit 1 when the upstream fails.
+
+    Example:
+        $ gept market probe 5m --json
+        {"endpoint": "5m", "ok": true, "rows": 4012, "rejected": 0, "block": "...", ...}
+    """
+    from gept.core.config import get_settings
+    from gept.market.client import WikiClient
+    from gept.market.simulator.server import parse_epoch
+
+    if endpoint not in PROBE_ENDPOINTS:
+        raise InvalidInput(f"endpoint must be one of {', '.join(PROBE_ENDPOINTS)}",
+                           field="endpoint")
+    settings = get_settings()
+    if base_url:
+        settings = settings.model_copy(update={"wiki_base_url": base_url})
+    ts = None
+    if timestamp is not None:
+        from gept.core.clock import from_epoch
+
+        raw = float(timestamp) if timestamp.replace(".", "", 1).isdigit() else timestamp
+        ts = from_epoch(parse_epoch(raw))
+    started = time.monotonic()
+    result: dict[str, Any] = {"endpoint": endpoint, "ok": True, "base_url":
+                              settings.wiki_base_url}
+    with WikiClient.from_settings(settings) as client:
+        if endpoint in ("5m", "1h"):
+            snap = client.five_minute(ts) if endpoint == "5m" else client.hourly(ts)
+            result.update(rows=len(snap.rows), rejected=len(snap.rejected),
+                          block=snap.timestamp.isoformat())
+        elif endpoint in ("latest", "mapping", "timeseries"):
+            rows: list[Any] = (client.latest() if endpoint == "latest" else
+                               client.mapping() if endpoint == "mapping" else
+                               client.timeseries(item_id, "5m"))
+            result.update(rows=len(rows), rejected=len(client.last_rejected))
+        elif endpoint == "news":
+            news = client.news(settings.news_feed_url)
+            newest = max((n.pub_date for n in news if n.pub_date), default=None)
+            result.update(rows=len(news), newest=_iso(newest))
+        else:
+            result.update(players=client.player_count(settings.players_url))
+        result.update(seconds=round(time.monotonic() - started, 3),
+                      attempts=client.stats.attempts, circuit=client.breaker.state)
+    human = ", ".join(f"{k}={v}" for k, v in result.items() if k != "ok")
+    emit(result, as_json, f"ok: {human}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

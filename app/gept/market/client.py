@@ -265,7 +265,8 @@ class WikiClient:
             if not self.breaker.allow():
                 self.stats.circuit_refusals += 1
                 self.stats.failures += 1
-                raise CircuitOpen(endpoint, self.breaker.retry_in())
+                details = {"last_error": last.message} if attempt > 1 else {}
+                raise CircuitOpen(endpoint, self.breaker.retry_in(), **details)
             retry_after: float | None = None
             try:
                 body = self._fetch(endpoint, target, params, limit)

@@ -40,3 +40,31 @@ def test_simulate_refuses_a_bad_fault_kind() -> None:
          "--fault-kinds", "teapot", "--json"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert json.loads(proc.stdout)["field"] == "fault"
+
+
+def test_probe_summarises_one_call_and_fails_with_exit_1() -> None:
+    import os
+
+    from gept.market.simulator import SimulatorServer
+
+    with SimulatorServer(items=15, seed=2) as sim:
+        sim.clock.set(1767225600)
+        env = {**os.environ, "GEPT_WIKI_BASE_URL": sim.url, "GEPT_WIKI_RETRIES": "1",
+               "GEPT_PLAYERS_URL": sim.url + "/players",
+               "GEPT_WIKI_USER_AGENT": "gept-tests/0.1 (ops@example.org)"}
+        ok = subprocess.run([GEPT, "market", "probe", "5m", "--json"], env=env,
+                            capture_output=True, text=True, timeout=60)
+        assert ok.returncode == 0, ok.stderr
+        result = json.loads(ok.stdout)
+        assert result["rows"] == 15
+        assert result["block"] == "2025-12-31T23:55:00+00:00"
+        players = subprocess.run([GEPT, "market", "probe", "players", "--json"], env=env,
+                                 capture_output=True, text=True, timeout=60)
+        assert json.loads(players.stdout)["players"] > 0
+        sim.faults.set_rate(1.0, ["503"])
+        bad = subprocess.run([GEPT, "market", "probe", "mapping", "--json"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 1
+        error = json.loads(bad.stdout)
+        assert error["error"] == "UpstreamHTTPError"
+        assert error["http_status"] == 503
