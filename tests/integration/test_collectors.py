@@ -247,3 +247,24 @@ def test_every_other_collector_writes_once_and_is_idempotent(
     assert int(players[0].timestamp()) % 300 == 0
     assert item is not None
     assert item[1].endswith(item[0].replace(" ", "_"))
+
+
+def test_a_batch_the_database_refuses_is_recorded_and_does_not_block_later_ones(
+        db_dsn: str, sim: SimulatorServer, client: WikiClient) -> None:
+    from gept.collectors.jobs import Batch
+    from gept.collectors.runs import RunRecord
+    from gept.db.writer import WriteResult
+
+    def poison(conn: psycopg.Connection[Any], _bc: Any) -> WriteResult:
+        with conn.transaction():
+            conn.execute("SELECT 1 / 0")
+        return WriteResult("price_data_5min", 1, 0)
+
+    runner = CollectorRunner("5m", client, dsn=db_dsn)
+    runner.pending.append(Batch(RunRecord("5m", block_time=T0), 1, 0, poison))
+    run = runner.run_once()
+    runner.close()
+    assert run.status == "ok"
+    assert stored(db_dsn) == expected(sim, T0)
+    statuses = [(r[0], "division by zero" in (r[4] or "")) for r in runs(db_dsn, "5m")]
+    assert statuses == [("failed", True), ("ok", False)]

@@ -131,7 +131,10 @@ class CollectorRunner:
             log.error("%s: fetch failed: %s", self.name, exc.message)
             self._observe(run)
             self._record_failure(run)
-            self._flush()  # the API is down, maybe the database is back: write old batches
+            try:
+                self._flush()  # the API is down, maybe the database is back: old batches
+            except DatabaseError as db_exc:
+                log.error("%s: %s", self.name, db_exc.message)
             return run
         run = batch.run
         self._enqueue(batch)
@@ -167,6 +170,16 @@ class CollectorRunner:
             except DatabaseError:
                 batch.failed_writes += 1
                 raise
+            except psycopg.Error as exc:
+                # The database answered and refused this batch (not a lost connection):
+                # retrying it would block every later batch, so it is recorded and dropped.
+                self.pending.popleft()
+                self.dropped += 1
+                batch.run.finish("failed", error=f"database refused the batch: "
+                                 f"{type(exc).__name__}: {str(exc).strip()}")
+                log.error("%s: %s", self.name, batch.run.error)
+                self._record_failure(batch.run)
+                continue
             self.pending.popleft()
             if self.metrics is not None and batch.run is not None:
                 self.metrics.observe_write(batch.run.rows_written, time.time())
@@ -215,7 +228,14 @@ class CollectorRunner:
         log.info("%s collector: every %d s", self.name, self.interval)
         try:
             while not self.stopping.is_set():
-                records.append(self.run_once())
+                try:
+                    records.append(self.run_once())
+                except Exception as exc:  # a collector outlives one bad run
+                    log.exception("%s: run crashed", self.name)
+                    crashed = RunRecord(self.name).finish(
+                        "failed", error=f"{type(exc).__name__}: {exc}")
+                    self._observe(crashed)
+                    records.append(crashed)
                 if max_runs is not None and len(records) >= max_runs:
                     break
                 wait = self.next_due(time.time()) - time.time()
