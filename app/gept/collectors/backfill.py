@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -26,8 +27,9 @@ from gept.collectors import gaps
 from gept.core.clock import align
 from gept.core.errors import GeptError, InvalidInput
 from gept.db.connect import connect, with_retry
-from gept.db.writer import write_price_blocks
+from gept.db.writer import WriteResult, write_price_blocks
 from gept.market.client import WikiClient
+from gept.market.models import PriceBlock
 
 log = logging.getLogger(__name__)
 MAX_BLOCKS = 100_000
@@ -83,6 +85,11 @@ def block_range(since: datetime, until: datetime, step: int) -> list[datetime]:
         raise InvalidInput(f"range holds {count} blocks; at most {MAX_BLOCKS} per backfill",
                            field="until")
     return [start + timedelta(seconds=step * i) for i in range(count)]
+
+
+def _write(conn: psycopg.Connection[Any], *, table: str, rows: tuple[PriceBlock, ...]
+           ) -> WriteResult:
+    return write_price_blocks(conn, table, rows)
 
 
 def backfill(dsn: str | None, client: WikiClient, key: str, since: datetime,
@@ -161,8 +168,7 @@ def backfill(dsn: str | None, client: WikiClient, key: str, since: datetime,
                 report.blocks_empty += 1
                 outcome[block] = (False, 0, "the API has no data for this block")
                 continue
-            rows = snap.rows
-            result = db(lambda c, r=rows: write_price_blocks(c, table, r),  # type: ignore[misc]
+            result = db(partial(_write, table=table, rows=snap.rows),
                         f"backfill write {block.isoformat()}")
             report.blocks_written += 1
             report.rows_written += result.written
