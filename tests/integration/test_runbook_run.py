@@ -324,3 +324,63 @@ def test_unknown_target_is_exit_2(world: dict[str, Path]) -> None:
     proc = gept(world, "runbook", "plan", "slow", "--target", "nowhere", "--json")
     assert proc.returncode == 2
     assert "nowhere" in body(proc)["message"]
+
+
+def test_wait_until_upload_local_use_and_verdict(world: dict[str, Path],
+                                                 tmp_path: Path) -> None:
+    """In-process (no CLI start-up): the remaining step kinds and triage verdicts."""
+    from gept.runbook import service
+
+    payload = tmp_path / "payload.txt"
+    payload.write_text("artifact\n")
+    book(world, "probe", HEAD.format(name="probe").replace("class: caution", "class: safe")
+         + """\
+lock: {enabled: false}
+parameters:
+  name: {type: str, pattern: "[a-z]+"}
+steps:
+  - name: present
+    run: test -e WORK/{{ name }}
+    on_failure: continue
+""")
+    book(world, "kinds", HEAD.format(name="kinds") + """\
+steps:
+  - name: later
+    run: nohup sh -c 'sleep 1; touch WORK/ready' >/dev/null 2>&1 &
+  - name: wait-ready
+    wait_until:
+      run: test -e WORK/ready
+      timeout: 30
+      interval: 0.2
+  - name: upload
+    upload: {src: PAYLOAD, dest: WORK/uploaded.txt, mode: "0600"}
+  - name: on-controller
+    local: echo controller > WORK/local.txt
+  - name: never-ready
+    wait_until:
+      run: test -e WORK/never
+      timeout: 1
+      interval: 0.2
+    on_failure: continue
+verify:
+  - name: ready-exists
+    use:
+      runbook: probe
+      params: {name: ready}
+verdict:
+  - when: {failed: [never-ready]}
+    verdict: never became ready
+    next: probe
+  - verdict: all good
+""".replace("PAYLOAD", str(payload)))
+    result = service.run("kinds", {}, inventory=world["inv"], directory=world["books"])
+    steps = {s["step"]: s for s in result["hosts"]["ampere"]["steps"]}
+    assert steps["wait-ready"]["ok"]
+    assert "not ready after 1s" in steps["never-ready"]["error"]
+    assert (world["work"] / "uploaded.txt").read_text() == "artifact\n"
+    assert oct((world["work"] / "uploaded.txt").stat().st_mode & 0o777) == "0o600"
+    assert (world["work"] / "local.txt").read_text() == "controller\n"
+    assert steps["ready-exists/present"]["ok"]  # included steps are named <use>/<step>
+    assert result["verification"][0]["ok"] is True
+    assert result["verdict"] == {"verdict": "never became ready", "next": "probe"}
+    assert result["status"] == "ok"  # a triage-style runbook: the verdict is the outcome
