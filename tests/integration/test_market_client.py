@@ -38,11 +38,8 @@ def sim() -> Iterator[SimulatorServer]:
 
 @pytest.fixture(autouse=True)
 def _fresh(sim: SimulatorServer) -> None:
-    sim.faults.clear()
+    sim.reset()
     sim.clock.set(NOW.timestamp())
-    with sim._lock:
-        sim.requests.clear()
-        sim.user_agents.clear()
 
 
 class Sleeps(list[float]):

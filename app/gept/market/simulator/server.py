@@ -131,6 +131,18 @@ class SimulatorServer:
 
     # -- what each endpoint answers -------------------------------------------------------
 
+    def reset(self) -> None:
+        """Back to a clean state between tests: no faults, the real clock, zero counts."""
+        self.faults.clear()
+        self.clock.reset()
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        """Zero the request counts (``requests``, ``user_agents``)."""
+        with self._lock:
+            self.requests.clear()
+            self.user_agents.clear()
+
     def count(self, path: str, user_agent: str = "") -> None:
         """Count one request to ``path`` and the User-Agent that sent it."""
         with self._lock:
