@@ -147,3 +147,34 @@ def test_status_page_renders_in_headless_chromium(page: StatusServer, tmp_path: 
     assert "stale: no success for over 2 min" in rows["latest"]["freshness"]
     assert rows["news"]["freshness"].startswith("never")
     assert "GePT collectors" in result.stdout
+
+
+def test_status_page_command_serves_and_stops_on_sigterm(ledger: str) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    from gept.testing.pgserver import free_port
+
+    port = free_port()
+    gept = str(Path(sys.executable).with_name("gept"))
+    proc = subprocess.Popen([gept, "collect", "status-page", "--port", str(port)],
+                            env={**os.environ, "GEPT_DATABASE_URL": ledger},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        status = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and status is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
+            except httpx.TransportError:
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 200
+    assert proc.returncode == 0

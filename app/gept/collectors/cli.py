@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import signal
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -226,5 +227,10 @@ def status_page_cmd(
 
     server = StatusServer(dsn, host, port if port is not None else get_settings().status_port)
     typer.echo(f"status page on {server.url}/status", err=True)
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # leaves serve_forever; the port is released on the way out
+
+    signal.signal(signal.SIGTERM, _stop)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
