@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from gept.collectors.runs import CollectorTotals
 from gept.core.config import COLLECTOR_INTERVALS
+from gept.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,11 @@ class CollectorMetrics:
 
         # A collector process exports only the contract series, not *_created companions.
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-        started = start_http_server(port, addr=host, registry=self.registry)
+        try:
+            started = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}",
+                              field="metrics_port") from exc
         if isinstance(started, tuple):  # prometheus_client >= 0.20 returns (server, thread)
             self._server, self._thread = started
         log.info("metrics of collector %s on http://%s:%d/metrics", self.collector, host, port)
