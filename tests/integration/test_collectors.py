@@ -268,3 +268,21 @@ def test_a_batch_the_database_refuses_is_recorded_and_does_not_block_later_ones(
     assert stored(db_dsn) == expected(sim, T0)
     statuses = [(r[0], "division by zero" in (r[4] or "")) for r in runs(db_dsn, "5m")]
     assert statuses == [("failed", True), ("ok", False)]
+
+
+def test_loop_is_bounded_and_stops_when_asked(db_dsn: str, sim: SimulatorServer,
+                                              client: WikiClient) -> None:
+    import threading
+    import time
+
+    runner = CollectorRunner("latest", client, dsn=db_dsn)
+    runner.next_due = lambda now: now + 0.05  # type: ignore[method-assign]
+    records = runner.loop(max_runs=3, install_signals=False)
+    assert [r.status for r in records] == ["ok", "ok", "ok"]
+
+    runner.next_due = lambda now: now + 3600  # type: ignore[method-assign]
+    threading.Timer(0.5, runner.stop).start()
+    t0 = time.monotonic()
+    records = runner.loop(install_signals=False)
+    assert len(records) == 1
+    assert time.monotonic() - t0 < 30  # stopped while sleeping, not after an hour
