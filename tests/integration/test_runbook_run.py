@@ -384,3 +384,29 @@ verdict:
     assert result["verification"][0]["ok"] is True
     assert result["verdict"] == {"verdict": "never became ready", "next": "probe"}
     assert result["status"] == "ok"  # a triage-style runbook: the verdict is the outcome
+
+
+def test_unreachable_host_is_reported_with_the_others(world: dict[str, Path]) -> None:
+    from gept.runbook.sshd import free_port
+
+    text = world["inv"].read_text()
+    world["inv"].write_text(text + f"ghost = [('ghost', {{'ssh_hostname': '127.0.0.1', "
+                                   f"'ssh_port': {free_port()}, 'ssh_user': 'root'}})]\n")
+    book(world, "wide", HEAD.format(name="wide").replace("targets: ampere",
+                                                         "targets: ampere,ghost") + """\
+steps:
+  - name: first
+    run: touch WORK/first
+  - name: second
+    run: touch WORK/second
+""")
+    proc = gept(world, "runbook", "run", "wide", "--json")
+    assert proc.returncode == 1
+    result = body(proc)
+    assert result["status"] == "failed"
+    assert result["hosts"]["ampere"]["steps"][0]["ok"] is True
+    ghost = result["hosts"]["ghost"]["steps"][0]
+    assert ghost["ok"] is False
+    assert "unreachable" in ghost["error"]
+    assert (world["work"] / "first").exists()
+    assert not (world["work"] / "second").exists()  # aborted after the failed step

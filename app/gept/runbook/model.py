@@ -38,7 +38,7 @@ from gept.guards import ZONES
 
 NAME_RE = r"^[a-z][a-z0-9-]{1,62}$"
 PARAM_RE = r"^[a-z][a-z0-9_]{0,39}$"
-TARGET_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+TARGET_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,62}){0,15}$"
 STEP_KINDS: tuple[str, ...] = ("run", "sudo", "http", "sql", "wait_until", "upload",
                                "pyinfra", "local", "use")
 RunbookClass = Literal["safe", "caution", "danger"]

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gept import guards
-from gept.core.errors import Locked, NeedsCoordination
+from gept.core.errors import Locked
 from gept.runbook import lock as locks
 from gept.runbook.hosts import Host
 from gept.runbook.plan import Action, Plan, StepPlan, public_params
@@ -47,8 +47,11 @@ def new_run_id() -> str:
 
 
 class _Run:
-    def __init__(self, plan: Plan, run_id: str) -> None:
+    def __init__(self, plan: Plan, run_id: str,
+                 on_event: Callable[[str], None] | None = None) -> None:
         self.plan = plan
+        self.on_event = on_event
+        self.unreachable: dict[str, str] = {}
         self.rb = plan.runbook
         self.run_id = run_id
         self.secrets = [str(v) for k, v in plan.params.items()
@@ -77,7 +80,16 @@ class _Run:
                 self.host_audit[name].append(line)
 
     # ------------------------------------------------------------------ execution
+    def say(self, text: str) -> None:
+        if self.on_event is not None:
+            self.on_event(text)
+
     def execute(self, step: StepPlan, host: str, action: Action) -> dict[str, Any]:
+        if host in self.unreachable and not action.controller:
+            return {"section": step.section, "step": step.name, "kind": step.kind, "ok": False,
+                    "exit": None, "attempts": 0, "duration_s": 0.0, "command": action.command,
+                    "stdout": "", "stderr": "",
+                    "error": f"host unreachable: {self.unreachable[host]}"}
         attempts = 0
         started = time.monotonic()
         max_attempts = 1 + step.retries.count
@@ -148,6 +160,9 @@ class _Run:
                        duration_s=result["duration_s"], command=result["command"],
                        error=result.get("error"))
             all_ok = all_ok and result["ok"]
+            mark = "ok  " if result["ok"] else "FAIL"
+            self.say(f"{mark} {host} [{step.section}] {step.name} ({result['duration_s']:.2f}s)"
+                     + (f" - {result['error']}" if not result["ok"] else ""))
         if all_ok:
             self.passed[step.name] = True
         else:
@@ -223,11 +238,12 @@ def run_plan(plan: Plan, token: str | list[str] | None = None, run_id: str | Non
         NeedsCoordination: a danger zone without a valid token (exit 3); nothing connected.
         Locked: another run holds the controller or a host lock (exit 4).
     """
-    run = _Run(plan, run_id or new_run_id())
+    run = _Run(plan, run_id or new_run_id(), on_event)
     rb = plan.runbook
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    budget = sum(s.timeout * (1 + s.retries.count) for s in plan.steps) + 300
+    budget = sum(max(s.timeout, *(a.wait_timeout or 0 for a in s.actions.values()))
+                 * (1 + s.retries.count) for s in plan.steps) + 300
     holder = locks.holder_record(run.run_id, rb.name, budget)
     run.audit("requested", params=public_params(rb, plan.params), runbook_class=rb.class_,
               zones=list(rb.zones), hosts=list(run.sessions))
@@ -238,16 +254,19 @@ def run_plan(plan: Plan, token: str | list[str] | None = None, run_id: str | Non
         if rb.lock.enabled:
             for name in run.sessions:
                 cl = locks.ControllerLock(rb.lock_scope, name, holder)
-                cl.acquire()
+                try:
+                    cl.acquire()
+                except Locked as exc:
+                    run.audit("refused", reason="locked", where="controller",
+                              holder=exc.details.get("holder"))
+                    raise
                 controller_locks.append(cl)
         for zone in rb.zones:
             token_id = guards.require(zone, plan.plan_hash, _token_for(zone, token),
                                       action=f"runbook {rb.name}")
             run.audit("approved", zone=zone, token_id=token_id)
         _open_and_lock(run, holder, held_hosts)
-        status, rollback_taken = _body(run, on_event)
-    except (Locked, NeedsCoordination):
-        raise
+        status, rollback_taken = _body(run)
     finally:
         _release(run, held_hosts)
         for cl in controller_locks:
@@ -275,9 +294,28 @@ def _token_for(zone: str, token: str | list[str] | None) -> str | None:
     return token[0] if token else None
 
 
+def _connect_all(run: _Run) -> None:
+    """Open every connection in parallel; an unreachable host is reported, not raised."""
+    def connect(item: tuple[str, Session]) -> tuple[str, str | None]:
+        try:
+            item[1].connect()
+        except Exception as exc:  # socket, auth, host key: all reported per host
+            return item[0], f"{type(exc).__name__}: {exc}"
+        return item[0], None
+
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(run.sessions)))) as pool:
+        for name, error in pool.map(connect, list(run.sessions.items())):
+            if error is not None:
+                run.unreachable[name] = error
+                run.say(f"FAIL {name}: cannot connect: {error}")
+
+
 def _open_and_lock(run: _Run, holder: dict[str, Any], held: list[str]) -> None:
     rb = run.rb
+    _connect_all(run)
     for name, session in run.sessions.items():
+        if name in run.unreachable:
+            continue
         host = session.host
         first = run.host_audit[name]
         if not rb.lock.enabled:
@@ -286,7 +324,10 @@ def _open_and_lock(run: _Run, holder: dict[str, Any], held: list[str]) -> None:
                                          first)
         out = session.run(_internal(host, cmd), timeout=30)
         if out.error is not None or out.exit != 0:
-            continue  # connection failure: reported per host by the steps below
+            # Never run unlocked: the host's steps fail with this reason instead.
+            why = out.error or (out.stderr.strip() or out.stdout.strip())[-300:]
+            run.unreachable[name] = f"cannot take the host lock: {why}"
+            continue
         run.host_audit[name] = []
         acquired, broke, other = locks.parse_acquire(out.stdout)
         if broke:
@@ -322,12 +363,9 @@ def _release(run: _Run, held: list[str]) -> None:
         session.run(_internal(host, cmd), timeout=30)
 
 
-def _body(run: _Run, on_event: Callable[[str], None] | None) -> tuple[str, bool]:
+def _body(run: _Run) -> tuple[str, bool]:
     rb = run.rb
-
-    def say(text: str) -> None:
-        if on_event is not None:
-            on_event(text)
+    say = run.say
 
     ok, _ = run.run_section("preconditions")
     if not ok:
