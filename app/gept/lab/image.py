@@ -250,13 +250,17 @@ def _build_systemd(engine: DockerEngine, recipe: ImageRecipe, work_root: Path) -
                       str(ctx), timeout=1800, what="docker build of the lab image")
 
 
-def remove_images(engine: DockerEngine) -> list[str]:
-    """Remove every image the lab built (both layers, all recipe hashes)."""
-    proc = engine.docker("images", "--filter", f"label={IMAGE_LABEL}", "--format",
-                         "{{.Repository}}:{{.Tag}}", timeout=30)
-    tags = [t for t in proc.stdout.split() if t and "<none>" not in t]
-    # systemd images first: they depend on the base.
-    tags.sort(key=lambda t: not t.startswith(SYSTEMD_REPO))
-    for tag in tags:
-        engine.docker("rmi", "-f", tag, timeout=120, check=False)
-    return tags
+def remove_images(engine: DockerEngine, recipe: ImageRecipe) -> list[str]:
+    """Remove this recipe's two images, unless another lab's containers still use them
+    (images are shared by every lab on the machine; ``docker rmi`` without ``-f`` refuses).
+
+    Returns:
+        The tags actually removed.
+    """
+    removed: list[str] = []
+    for tag in (recipe.systemd_tag(), recipe.base_tag()):  # the child layer first
+        if not image_exists(engine, tag):
+            continue
+        if engine.docker("rmi", tag, timeout=120, check=False).returncode == 0:
+            removed.append(tag)
+    return removed

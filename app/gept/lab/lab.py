@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import subprocess
 import time
@@ -21,7 +22,7 @@ from typing import Any
 from gept.core.errors import Failed
 from gept.lab import hosts as lab_hosts
 from gept.lab.engine import DockerEngine, file_lock
-from gept.lab.image import ImageRecipe, ensure_image, image_exists, remove_images
+from gept.lab.image import BuildReport, ImageRecipe, ensure_image, image_exists, remove_images
 from gept.lab.keys import ensure_keypair, write_known_hosts, write_ssh_config
 from gept.lab.proc import run
 from gept.lab.state import clear_state, read_state, write_state
@@ -49,7 +50,9 @@ class Lab:
 
     @property
     def _work_root(self) -> Path:
-        return self.topology.state_dir.parent / "build"
+        # Shared by every lab of this user: images are machine-wide, so is their build lock.
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache) / "gept" / "lab-build"
 
     def up(self) -> dict[str, Any]:
         """Start the engine if needed, build/reuse the image, start and wait for the hosts.
@@ -62,7 +65,14 @@ class Lab:
         t0 = time.monotonic()
         with file_lock(self.topology.state_dir / "lab.lock", timeout=1800, what="gept lab up"):
             started_engine = self.engine.ensure_running()
-            build = ensure_image(self.engine, self.recipe, self._work_root)
+            # Running hosts are reused as they are; the image is only needed (and built
+            # when its recipe changed) for a host that has to be created.
+            missing = [h for h in self.topology.hosts
+                       if lab_hosts.inspect(self.engine, h, self.topology).status == "missing"]
+            if missing:
+                build = ensure_image(self.engine, self.recipe, self._work_root)
+            else:
+                build = BuildReport(self.recipe.systemd_tag(), False, False, 0.0)
             public_key = ensure_keypair(self.topology.key_path)
             write_ssh_config(self.topology)
             lab_hosts.ensure_network(self.engine, self.topology)
@@ -76,6 +86,7 @@ class Lab:
                 hosts_state[host.name] = {
                     "container": host.container,
                     "image": info.image,
+                    "image_current": info.image == self.recipe.systemd_tag(),
                     "address": info.address,
                     "ssh_port": host.ssh_port,
                     "published_ports": host.published,
@@ -119,7 +130,7 @@ class Lab:
             removed: dict[str, Any] = lab_hosts.remove_all(self.engine, self.topology)
             clear_state(self.topology)
             if purge:
-                removed["images"] = remove_images(self.engine)
+                removed["images"] = remove_images(self.engine, self.recipe)
                 for path in (self.topology.key_path, self.topology.key_path.with_suffix(".pub"),
                              self.topology.ssh_config_path):
                     path.unlink(missing_ok=True)
