@@ -173,7 +173,7 @@ class Target:
             return self.run(" ".join(shlex.quote(a) for a in
                                      [python, "-c", _PSYCOPG_QUERY, *args]))
         cmd = (f"PGPASSWORD=\"$(cat {shlex.quote(password_file)})\" PGCONNECT_TIMEOUT=5 "
-               f"psql -X -A -t -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {port} "
+               f"psql -X -w -A -t -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {port} "
                f"-U {shlex.quote(str(self.get('db_user')))} "
                f"-d {shlex.quote(str(self.get('db_name')))} -c {shlex.quote(query)}")
         return self.run(cmd)

@@ -205,7 +205,7 @@ def run_checks(inventory: Path, hosts: str | None = None, keyword: str | None = 
             "-c", os.devnull, "--rootdir", str(directory), "-p", "no:cacheprovider",
             # Only the plugins the checks use: autoloading every installed plugin
             # (hypothesis, schemathesis, ...) costs seconds on each run.
-            "-p", "pytest_timeout", "--timeout", "120"]
+            "-p", "pytest_timeout", "--timeout", "60"]
     if hosts:
         args += ["--gept-hosts", hosts]
     if keyword:
