@@ -339,25 +339,9 @@ def _refuse(zone: str, plan_hash: str, action: str, why: str, token_id: str | No
     )
 
 
-def require(zone: str, plan_hash: str, token: str | None, *, action: str) -> str:
-    """Allow an action in a danger zone only with a valid coordination token, and consume it.
-
-    The token (or ``GEPT_COORDINATION_TOKEN`` when ``token`` is None) must be signed by this
-    controller's key, for this ``zone`` and this ``plan_hash``, unexpired, unrevoked and
-    unused. On success the token is marked used (single use) and the use is audited.
-
-    Example:
-        >>> require("restart-postgres", h, token,
-        ...         action="runbook restart-postgres")  # doctest: +SKIP
-        '3f2a9c0d1e2b4a5c'
-
-    Returns:
-        The token id that was consumed.
-
-    Raises:
-        InvalidInput: unknown zone.
-        NeedsCoordination: no token, or a token that does not allow this exact plan (exit 3).
-    """
+def _verified(zone: str, plan_hash: str, token: str | None, action: str,
+              ) -> dict[str, Any]:
+    """The payload of a token valid for this zone and plan (not yet consumed), or refuse."""
     _check_zone(zone)
     if token is None:
         token = os.environ.get("GEPT_COORDINATION_TOKEN") or None
@@ -379,12 +363,63 @@ def require(zone: str, plan_hash: str, token: str | None, *, action: str) -> str
                 token_id)
     if int(payload.get("exp", 0)) <= int(time.time()):
         _refuse(zone, plan_hash, action, "token expired", token_id)
+    return payload
+
+
+def _spent(token_id: str) -> str | None:
+    for row in _read_ledger():
+        if row.get("id") == token_id and row.get("op") in ("used", "revoked"):
+            return str(row["op"])
+    return None
+
+
+def check(zone: str, plan_hash: str, token: str | None, *, action: str) -> str:
+    """Refuse now (exit 3) unless ``token`` would pass :func:`require`; does not consume it.
+
+    Lets a runner refuse before it connects anywhere, yet consume the token only once its
+    preconditions hold (a failed precondition does not burn a person's approval).
+
+    Example:
+        >>> check("restart-postgres", h, token, action="runbook restart-postgres")  # doctest: +SKIP
+        '3f2a9c0d1e2b4a5c'
+
+    Raises:
+        NeedsCoordination: as :func:`require` would.
+    """
+    payload = _verified(zone, plan_hash, token, action)
+    token_id = str(payload.get("id", ""))
+    spent = _spent(token_id)
+    if spent:
+        _refuse(zone, plan_hash, action, f"token already {spent}", token_id)
+    return token_id
+
+
+def require(zone: str, plan_hash: str, token: str | None, *, action: str) -> str:
+    """Allow an action in a danger zone only with a valid coordination token, and consume it.
+
+    The token (or ``GEPT_COORDINATION_TOKEN`` when ``token`` is None) must be signed by this
+    controller's key, for this ``zone`` and this ``plan_hash``, unexpired, unrevoked and
+    unused. On success the token is marked used (single use) and the use is audited.
+
+    Example:
+        >>> require("restart-postgres", h, token,
+        ...         action="runbook restart-postgres")  # doctest: +SKIP
+        '3f2a9c0d1e2b4a5c'
+
+    Returns:
+        The token id that was consumed.
+
+    Raises:
+        InvalidInput: unknown zone.
+        NeedsCoordination: no token, or a token that does not allow this exact plan (exit 3).
+    """
+    payload = _verified(zone, plan_hash, token, action)
+    token_id = str(payload.get("id", ""))
     # Check-and-mark under one exclusive lock so two concurrent runs cannot both use it.
     with _locked_append(ledger_path()) as fh:
-        for row in _read_ledger():
-            if row.get("id") == token_id and row.get("op") in ("used", "revoked"):
-                fh.flush()
-                _refuse(zone, plan_hash, action, f"token already {row['op']}", token_id)
+        spent = _spent(token_id)
+        if spent:
+            _refuse(zone, plan_hash, action, f"token already {spent}", token_id)
         fh.write(json.dumps({"op": "used", "id": token_id, "at": int(time.time()),
                              "action": action, "by": _actor()}) + "\n")
     audit("coordination_used", token_id=token_id, zone=zone, plan_hash=plan_hash,

@@ -410,3 +410,19 @@ steps:
     assert "unreachable" in ghost["error"]
     assert (world["work"] / "first").exists()
     assert not (world["work"] / "second").exists()  # aborted after the failed step
+
+
+def test_failed_precondition_does_not_burn_the_token(world: dict[str, Path]) -> None:
+    book(world, "danger-demo", DANGER.replace("steps:", """preconditions:
+  - name: fallback-on
+    run: test -e WORK/fallback
+steps:"""))
+    plan_hash = body(gept(world, "runbook", "plan", "danger-demo", "--json"))["plan_hash"]
+    token = guards.approve("restart-postgres", plan_hash, "window", 300)
+    proc = gept(world, "runbook", "run", "danger-demo", "--token", token, "--json")
+    assert proc.returncode == 1
+    assert body(proc)["status"] == "precondition_failed"
+    (world["work"] / "fallback").touch()
+    proc = gept(world, "runbook", "run", "danger-demo", "--token", token, "--json")
+    assert proc.returncode == 0, proc.stdout
+    assert (world["work"] / "acted").exists()

@@ -162,3 +162,14 @@ def test_audit_redacts_secrets(state: Path) -> None:
     assert "hunter2" not in line
     assert "gept1.abc.def" not in line
     assert '"collector": "5m"' in line
+
+
+def test_check_refuses_like_require_but_does_not_consume(state: Path) -> None:
+    with pytest.raises(NeedsCoordination):
+        guards.check("restart-postgres", H1, None, action="test")
+    token = guards.approve("restart-postgres", H1, "window", 900)
+    assert guards.check("restart-postgres", H1, token, action="test")
+    assert guards.check("restart-postgres", H1, token, action="test")
+    guards.require("restart-postgres", H1, token, action="test")
+    with pytest.raises(NeedsCoordination, match="already used"):
+        guards.check("restart-postgres", H1, token, action="test")

@@ -4,10 +4,12 @@ Order of a run, and why:
 
 1. ``requested`` is audited; the controller lock is taken (local only: a refused run never
    touches a host).
-2. Danger zones: :func:`gept.guards.require` consumes a token bound to this plan's hash, or
-   the run is refused (exit 3) before anything connects.
+2. Danger zones: :func:`gept.guards.check` refuses (exit 3) unless a token bound to this
+   plan's hash is presented, before anything connects.
 3. Connect to every host and take the host locks (``mkdir``; held → exit 4 naming the holder).
-4. Preconditions on all hosts; a failure stops the run before anything changes.
+4. Preconditions on all hosts; a failure stops the run before anything changes. Only then is
+   the token consumed (:func:`gept.guards.require`, single use), so a failed precondition
+   does not burn a person's approval.
 5. Steps, each on all its hosts (in parallel), every host reported (Fabric ``GroupResult``
    style) before a failure decides what happens: ``abort``, ``continue`` or ``rollback``.
 6. Verification steps; then the verdict rules (triage runbooks).
@@ -261,12 +263,19 @@ def run_plan(plan: Plan, token: str | list[str] | None = None, run_id: str | Non
                               holder=exc.details.get("holder"))
                     raise
                 controller_locks.append(cl)
-        for zone in rb.zones:
-            token_id = guards.require(zone, plan.plan_hash, _token_for(zone, token),
-                                      action=f"runbook {rb.name}")
-            run.audit("approved", zone=zone, token_id=token_id)
+        action = f"runbook {rb.name}"
+        for zone in rb.zones:  # refuse before connecting anywhere
+            guards.check(zone, plan.plan_hash, _token_for(zone, token), action=action)
         _open_and_lock(run, holder, held_hosts)
-        status, rollback_taken = _body(run)
+
+        def consume() -> None:
+            # After the preconditions: a failed precondition does not burn the approval.
+            for zone in rb.zones:
+                token_id = guards.require(zone, plan.plan_hash, _token_for(zone, token),
+                                          action=action)
+                run.audit("approved", zone=zone, token_id=token_id)
+
+        status, rollback_taken = _body(run, consume)
     finally:
         _release(run, held_hosts)
         for cl in controller_locks:
@@ -363,15 +372,16 @@ def _release(run: _Run, held: list[str]) -> None:
         session.run(_internal(host, cmd), timeout=30)
 
 
-def _body(run: _Run) -> tuple[str, bool]:
+def _body(run: _Run, consume: Callable[[], None]) -> tuple[str, bool]:
     rb = run.rb
     say = run.say
 
     ok, _ = run.run_section("preconditions")
     if not ok:
         run.audit("finished", status="precondition_failed")
-        say("precondition failed: nothing was changed")
+        say("precondition failed: nothing was changed (no token was used)")
         return "precondition_failed", False
+    consume()
     ok, stop = run.run_section("steps")
     rollback_taken = False
     if stop == "rollback":
