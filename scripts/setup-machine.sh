@@ -9,7 +9,7 @@ PACKAGES=(
   # the lab: Docker engine from Debian (compose v1: bookworm has no plugin), debootstrap
   docker.io docker-compose debootstrap iptables
   # real components the tests start: PostgreSQL, sshd for Fabric, monitoring, load, browser
-  postgresql-15 openssh-server openssh-client rsync prometheus wrk chromium
+  postgresql-15 openssh-server openssh-client rsync prometheus prometheus-alertmanager wrk chromium
   ca-certificates curl git python3-venv
 )
 APT_FRESH_MINUTES=360   # an `apt-get update` younger than this is reused
