@@ -125,3 +125,21 @@ def test_rendered_command_cannot_smuggle_a_zone(tmp_path: Path) -> None:
     catalog = loader.load_dir(tmp_path)
     with pytest.raises(InvalidInput, match="restart-postgres"):
         make_plan(catalog, "demo", {"message": "restart"}, [AMPERE])
+
+
+def test_pyinfra_step_converges_only_the_step_hosts(tmp_path: Path) -> None:
+    (tmp_path / "converge.yaml").write_text("""\
+name: converge
+description: converge ampere
+class: caution
+targets: ampere
+steps:
+  - name: converge
+    pyinfra: {deploy: deploys/ampere.py}
+""")
+    plan = make_plan(loader.load_dir(tmp_path), "converge", {}, [AMPERE],
+                     inventory=Path("inventory/lab.py"))
+    action = plan.steps[0].actions["ampere"]
+    assert action.controller is True
+    assert shlex.split(action.command) == ["pyinfra", "-y", "--limit", "ampere",
+                                           "inventory/lab.py", "deploys/ampere.py"]
