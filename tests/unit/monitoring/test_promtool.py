@@ -117,3 +117,26 @@ def test_lab_override_shortens_for() -> None:
         render("alerts.yml.j2", alert_for={"PredictionsStale": "0s"}))}
     assert rules["PredictionsStale"]["for"] == "0s"
     assert rules["EngineDown"]["for"] == "2m"
+
+
+def test_only_existing_exporters_are_scraped(tmp_path: Path) -> None:
+    """Without node/postgres exporters or collectors, their jobs are not rendered at all."""
+    text = render("prometheus.yml.j2", ports={"engine": 8000, "prometheus": 9090,
+                                              "alertmanager": 9093},
+                  collector_ports={}, rules_dir=str(tmp_path / "no-rules"))
+    jobs = {job["job_name"] for job in yaml.safe_load(text)["scrape_configs"]}
+    assert jobs == {"prometheus", "alertmanager", "engine"}
+    (tmp_path / "prometheus.yml").write_text(text)
+    result = _run(promtool(), "check", "config", str(tmp_path / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_full_context_scrapes_every_contract_exporter(rendered: Path) -> None:
+    doc = yaml.safe_load((rendered / "prometheus.yml").read_text())
+    targets = {job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
+               for job in doc["scrape_configs"]}
+    assert targets["engine"] == ["127.0.0.1:8000"]
+    assert targets["collectors"] == [f"127.0.0.1:{p}" for p in range(9100, 9106)]
+    assert targets["collector-status"] == ["127.0.0.1:8080"]
+    assert targets["node"] == ["127.0.0.1:9110"]
+    assert targets["postgres"] == ["127.0.0.1:9187"]
