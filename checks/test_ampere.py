@@ -7,6 +7,7 @@ in sets (collectors, monitoring services, secret files) are parameters, not loop
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 from checklib import DEFAULTS, Target, parse_metrics
@@ -57,7 +58,9 @@ def test_schema_at_latest_migration(ampere: Target) -> None:
     """The schema is at the latest migration the release ships."""
     gept = f"{ampere.get('app_root')}/current/venv/bin/gept"
     env = f"{ampere.get('config_dir')}/gept.env"
-    result = ampere.run(f"set -a; . {env}; set +a; {gept} db status --json")
+    # As the service user, like the engine and crons: it reads its own 0600 password file.
+    script = f"set -a; . {env}; set +a; exec {gept} db status --json"
+    result = ampere.run(f"runuser -u {ampere.get('gept_user')} -- sh -c {shlex.quote(script)}")
     try:
         status = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
