@@ -55,7 +55,7 @@ _HYDRA_INFERENCE = [
 # What a "safe" (read-only) runbook may not do.
 _MUTATIONS = [
     re.compile(r"\bsystemctl\s+(start|stop|restart|reload|enable|disable|mask|kill)\b", _I),
-    re.compile(r"\bdocker\s+compose\b[^;&|\n]*\b(up|down|restart|stop|start|rm|kill|pull)\b",
+    re.compile(r"\bdocker[\s-]compose\b[^;&|\n]*\b(up|down|restart|stop|start|rm|kill|pull)\b",
                _I),
     re.compile(r"(^|[\s;&|(])(rm|mv|ln|cp|chmod|chown|mkdir|rmdir|tee|truncate|kill|pkill|"
                r"killall|dd|install|useradd|apt|apt-get|pip|crontab)(\s|$)", _I),
