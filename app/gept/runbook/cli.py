@@ -130,7 +130,12 @@ def run_cmd(name: str, param: list[str] = _PARAM, target: str | None = _TARGET,
             inventory: Path | None = _INV, as_json: bool = _JSON,
             directory: Path | None = _DIR) -> None:
     """Run a runbook: guards, locks, steps, rollback, verification, audit. Never prompts."""
+    import logging
+
     from gept.runbook import service
+
+    # paramiko logs every connection at INFO; the step lines below already say what matters.
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
 
     def progress(text: str) -> None:
         if not as_json:
