@@ -29,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gept.engine import repository
 from gept.engine.policy import Risk, Style
-from gept.engine.recommend import Candidate, rank, rec_id
+from gept.engine.recommend import Candidate, iso, rank
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ class Snapshot:
     by_id: dict[str, Candidate]
     loaded_at: float = field(default_factory=time.time)
 
+    @property
+    def batch_iso(self) -> str:
+        """The batch time as every response writes it."""
+        return iso(self.batch_time)
+
 
 @dataclass(frozen=True, slots=True)
 class Freshness:
@@ -58,8 +63,7 @@ class Freshness:
 
     def to_dict(self) -> dict[str, object]:
         """JSON shape (see ``schemas.FreshnessOut``)."""
-        return {"batch_time": None if self.batch_time is None
-                else self.batch_time.isoformat().replace("+00:00", "Z"),
+        return {"batch_time": None if self.batch_time is None else iso(self.batch_time),
                 "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
                 "stale": self.stale, "stale_after_seconds": self.stale_after_seconds}
 
@@ -68,9 +72,10 @@ def build_snapshot(batch_time: datetime, rows: list[tuple[str, str, Candidate]])
     """Group and rank the loaded rows; index them by recommendation id."""
     groups: dict[tuple[Style, Risk], list[Candidate]] = defaultdict(list)
     by_id: dict[str, Candidate] = {}
+    prefix = f"rec-{int(batch_time.timestamp())}-"
     for style, risk, cand in rows:
         groups[(cast(Style, style), cast(Risk, risk))].append(cand)
-        by_id[rec_id(batch_time, cand.item_id, cand.hour_offset, cand.offset_pct)] = cand
+        by_id[prefix + cand.key] = cand
     ranked = {key: rank(group) for key, group in groups.items()}
     return Snapshot(batch_time, ranked, by_id)
 

@@ -1,16 +1,21 @@
 """Dependencies of the routes, declared once as ``Annotated`` aliases.
 
-Routes never open connections or read settings themselves; they ask for ``StateDep``,
-``ConnDep``, ``SnapshotDep`` and are protected by ``ApiKeyDep``.
+All are ``async def`` even when they do not await: FastAPI runs plain ``def`` dependencies
+in a thread pool, which costs more than the whole recommendation.
+
+Routes never open connections or read settings themselves; they ask for ``AuthStateDep``
+(key checked), ``ConnDep`` (key checked, a pooled connection), ``ServingDep`` (key checked,
+the batch in memory) or ``OpenStateDep`` (no key, rate-limited per client).
 
 Example:
     >>> @router.get("/x")                                   # doctest: +SKIP
-    ... async def x(_: ApiKeyDep, snap: SnapshotDep) -> dict[str, str]: ...
+    ... async def x(serve: ServingDep) -> dict[str, str]: ...
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security, status
@@ -36,7 +41,7 @@ class NotReady(Exception):
     """No predictions batch has been loaded yet; answered as 503."""
 
 
-def get_state(request: Request) -> EngineState:
+async def get_state(request: Request) -> EngineState:
     """The worker's engine state (pool, reachability, snapshot)."""
     state: EngineState = request.app.state.engine
     return state
@@ -59,9 +64,7 @@ def _limit(request: Request, bucket: str) -> None:
                             headers={"Retry-After": str(int(wait))})
 
 
-def require_api_key(request: Request,
-                    presented: Annotated[str | None, Security(api_key_header)]) -> None:
-    """Reject (401) requests without the right ``X-API-Key``; rate-limit per key and client."""
+def _authorize(request: Request, presented: str | None) -> EngineState:
     key: ApiKey = request.app.state.api_key
     ok = key.matches(presented)
     _limit(request, f"{key.fingerprint if ok else 'anonymous'}:{_client(request)}")
@@ -69,31 +72,60 @@ def require_api_key(request: Request,
         raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                             detail="missing or invalid X-API-Key header",
                             headers={"WWW-Authenticate": "ApiKey"})
+    state: EngineState = request.app.state.engine
+    return state
 
 
-def rate_limit_client(request: Request) -> None:
+async def require_api_key(request: Request,
+                          presented: Annotated[str | None, Security(api_key_header)]
+                          ) -> EngineState:
+    """Reject (401) requests without the right ``X-API-Key``; rate-limit per key and client."""
+    return _authorize(request, presented)
+
+
+async def rate_limit_client(request: Request) -> EngineState:
     """Rate-limit an unauthenticated route per client address."""
     _limit(request, f"open:{_client(request)}")
+    state: EngineState = request.app.state.engine
+    return state
 
 
-ApiKeyDep = Annotated[None, Depends(require_api_key)]
-OpenLimitDep = Annotated[None, Depends(rate_limit_client)]
+AuthStateDep = Annotated[EngineState, Depends(require_api_key)]
+"""The engine state, for a request that presented the key (within its rate limit)."""
+OpenStateDep = Annotated[EngineState, Depends(rate_limit_client)]
+"""The engine state, for an open route (within the client's rate limit)."""
 
 
-def current_snapshot(state: StateDep) -> Snapshot:
-    """The newest batch in memory; 503 while the database is down or no batch exists."""
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What a route answering from memory needs: the state and the batch in memory."""
+
+    state: EngineState
+    snapshot: Snapshot
+
+
+def serving_request(request: Request, presented: str | None) -> Serving:
+    """Authorize, then the newest batch in memory; 503 while the database is down or no
+    batch exists. Called directly by the hottest route (no dependency machinery)."""
+    state = _authorize(request, presented)
     if not state.db_up:
         raise DatabaseUnavailable(state.db_error or "database not reachable yet")
     if state.snapshot is None:
         raise NotReady()
-    return state.snapshot
+    return Serving(state, state.snapshot)
 
 
-SnapshotDep = Annotated[Snapshot, Depends(current_snapshot)]
+async def serving(request: Request,
+                  presented: Annotated[str | None, Security(api_key_header)]) -> Serving:
+    """``serving_request`` as a dependency."""
+    return serving_request(request, presented)
 
 
-async def get_conn(state: StateDep) -> AsyncIterator[AsyncConnection[Any]]:
-    """A pooled connection for one request (the pool checks it before handing it out)."""
+ServingDep = Annotated[Serving, Depends(serving)]
+
+
+async def get_conn(state: AuthStateDep) -> AsyncIterator[AsyncConnection[Any]]:
+    """A pooled connection for one authorized request (checked before it is handed out)."""
     async with state.pool.connection() as conn:
         yield conn
 

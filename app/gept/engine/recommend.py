@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from gept.engine.policy import VOLUME_SHARE, Risk, Style
@@ -30,7 +30,11 @@ REC_ID_PATTERN = REC_ID.pattern
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One prediction row (an item at one window and one offset) with what sizing needs."""
+    """One prediction row (an item at one window and one offset) with what sizing needs.
+
+    ``score``, ``unit_tax``, ``unit_profit`` and ``key`` are derived once at construction:
+    a candidate is built once per batch and read by thousands of requests.
+    """
 
     item_id: int
     item_name: str
@@ -44,16 +48,22 @@ class Candidate:
     model_id: int | None
     buy_limit: int | None
     volume_24h: int | None   # None when no volume data exists at all for the window
+    score: float = field(init=False)
+    """The ranking key: expected value times fill probability."""
+    unit_tax: int = field(init=False)
+    """GE tax on selling one item at ``sell_price``."""
+    unit_profit: int = field(init=False)
+    """Profit of one item bought and sold at the predicted prices, after GE tax."""
+    key: str = field(init=False)
+    """``item-window-offset``: the batch-independent part of a recommendation id."""
 
-    @property
-    def score(self) -> float:
-        """The ranking key: expected value times fill probability."""
-        return self.expected_value * self.fill_probability
-
-    @property
-    def unit_profit(self) -> int:
-        """Profit of one item bought and sold at the predicted prices, after GE tax."""
-        return self.sell_price - tax_per_item(self.sell_price) - self.buy_price
+    def __post_init__(self) -> None:
+        tax = tax_per_item(self.sell_price)
+        object.__setattr__(self, "score", self.expected_value * self.fill_probability)
+        object.__setattr__(self, "unit_tax", tax)
+        object.__setattr__(self, "unit_profit", self.sell_price - tax - self.buy_price)
+        object.__setattr__(self, "key", f"{self.item_id}-{self.hour_offset}-"
+                                        f"{round(self.offset_pct * 10000)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +91,7 @@ class Recommendation:
         c = self.candidate
         return profit_after_tax(c.buy_price, c.sell_price, self.quantity)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, batch_iso: str | None = None) -> dict[str, object]:
         """The JSON shape of one recommendation (see ``schemas.RecommendationOut``)."""
         c = self.candidate
         profit = self.profit_if_filled
@@ -105,8 +115,18 @@ class Recommendation:
             "buy_limit": c.buy_limit,
             "volume_24h": c.volume_24h,
             "model_id": c.model_id,
-            "batch_time": self.batch_time.isoformat().replace("+00:00", "Z"),
+            "batch_time": batch_iso or iso(self.batch_time),
         }
+
+
+def iso(when: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, as every response writes times.
+
+    Example:
+        >>> iso(datetime(2026, 1, 1, tzinfo=UTC))
+        '2026-01-01T00:00:00Z'
+    """
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def rec_id(batch_time: datetime, item_id: int, hour_offset: int, offset_pct: float) -> str:
@@ -117,6 +137,7 @@ def rec_id(batch_time: datetime, item_id: int, hour_offset: int, offset_pct: flo
         'rec-1767225600-4151-4-125'
     """
     return f"rec-{int(batch_time.timestamp())}-{item_id}-{hour_offset}-{round(offset_pct * 10000)}"
+
 
 
 def parse_rec_id(value: str) -> tuple[datetime, int, int, float] | None:
@@ -156,15 +177,15 @@ def pick(ranked: Mapping[tuple[Style, Risk], Sequence[Candidate]], *, style: Sty
     """
     per_slot = capital // slots
     when = batch_time or datetime.fromtimestamp(0, UTC)
+    prefix = f"rec-{int(when.timestamp())}-"
     out: list[Recommendation] = []
     for c in ranked.get((style, risk), ()):
-        if c.item_id in exclude or c.buy_price > per_slot or c.unit_profit <= 0:
+        if c.buy_price > per_slot or c.unit_profit <= 0 or c.item_id in exclude:
             continue
         qty = quantity(c, per_slot)
         if qty <= 0:
             continue
-        out.append(Recommendation(rec_id(when, c.item_id, c.hour_offset, c.offset_pct),
-                                  c, qty, when))
+        out.append(Recommendation(prefix + c.key, c, qty, when))
         if len(out) == slots:
             break
     return out

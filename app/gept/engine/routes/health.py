@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from gept import __version__
 from gept.engine import repository
 from gept.engine.cache import DB_ERRORS
-from gept.engine.deps import OpenLimitDep, StateDep
+from gept.engine.deps import OpenStateDep, StateDep
 from gept.engine.metrics import EngineMetrics
 from gept.engine.schemas import FreshnessOut, HealthOut, ReadyOut
 
@@ -43,7 +43,7 @@ async def ready(state: StateDep) -> JSONResponse:
 
 @router.get("/api/v1/health", response_model=HealthOut, responses={503: {"model": HealthOut}},
             summary="Health (no key needed)")
-async def health(state: StateDep, _: OpenLimitDep) -> JSONResponse:
+async def health(state: OpenStateDep) -> JSONResponse:
     """Database reachability and latency, predictions age, ACTIVE models, version, uptime.
 
     ``error`` (HTTP 503) when the database is unreachable or no batch exists; ``degraded``

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from gept.engine import repository
-from gept.engine.deps import ApiKeyDep, ConnDep, StateDep
+from gept.engine.deps import AuthStateDep, ConnDep
 from gept.engine.schemas import ItemPredictionsOut, ItemSearchOut, ModelsOut, PriceHistoryOut
 
 router = APIRouter(prefix="/api/v1", tags=["items"])
@@ -17,7 +17,7 @@ ItemId = Annotated[int, Path(ge=1, le=2_147_483_647, description="OSRS item id")
 
 @router.get("/predictions/{item_id}", response_model=ItemPredictionsOut,
             summary="An item's predictions in the newest batch")
-async def item_predictions(_: ApiKeyDep, state: StateDep, conn: ConnDep,
+async def item_predictions(state: AuthStateDep, conn: ConnDep,
                            item_id: ItemId) -> dict[str, Any]:
     """Every (window, offset) of the item in the newest batch, and the best by EV x fill."""
     batch_time = state.newest_seen
@@ -32,7 +32,7 @@ async def item_predictions(_: ApiKeyDep, state: StateDep, conn: ConnDep,
 
 
 @router.get("/items/search", response_model=ItemSearchOut, summary="Find items by name")
-async def search(_: ApiKeyDep, state: StateDep, conn: ConnDep,
+async def search(state: AuthStateDep, conn: ConnDep,
                  q: Annotated[str, Query(min_length=1, max_length=100,
                                          description="Part of the item's name")],
                  limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
@@ -43,7 +43,7 @@ async def search(_: ApiKeyDep, state: StateDep, conn: ConnDep,
 
 @router.get("/items/{item_id}/price-history", response_model=PriceHistoryOut,
             summary="An item's 5-minute prices")
-async def price_history(_: ApiKeyDep, state: StateDep, conn: ConnDep, item_id: ItemId,
+async def price_history(state: AuthStateDep, conn: ConnDep, item_id: ItemId,
                         hours: Annotated[int, Query(ge=1, le=168)] = 24) -> dict[str, Any]:
     """The OSRS Wiki 5-minute averages and volumes of the last ``hours`` (at most a week)."""
     found = await repository.price_history(conn, item_id, hours)
@@ -55,7 +55,7 @@ async def price_history(_: ApiKeyDep, state: StateDep, conn: ConnDep, item_id: I
 
 
 @router.get("/models", response_model=ModelsOut, summary="The model registry")
-async def models(_: ApiKeyDep, state: StateDep, conn: ConnDep,
+async def models(state: AuthStateDep, conn: ConnDep,
                  status: Annotated[Literal["PENDING", "ACTIVE", "DEPRECATED", "SUNSET",
                                            "ARCHIVED"] | None, Query()] = None
                  ) -> dict[str, Any]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+import orjson
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gept.engine import repository
 from gept.engine.cache import DB_ERRORS
-from gept.engine.deps import ApiKeyDep, DatabaseUnavailable, SnapshotDep, StateDep
+from gept.engine.deps import AuthStateDep, DatabaseUnavailable, serving_request
 from gept.engine.policy import CAPITAL_MIN, SLOTS_MAX, Risk, Style
 from gept.engine.recommend import (
     REC_ID_PATTERN,
@@ -17,7 +20,7 @@ from gept.engine.recommend import (
     pick,
     quantity,
 )
-from gept.engine.schemas import RecommendationDetailOut, RecommendationsOut
+from gept.engine.schemas import ErrorOut, RecommendationDetailOut, RecommendationsOut
 
 router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"])
 
@@ -31,42 +34,84 @@ def _exclusions(raw: str | None) -> frozenset[int]:
     return frozenset(int(x) for x in raw.split(",") if x)
 
 
-@router.get("", response_model=RecommendationsOut, summary="Recommended flips")
-async def recommendations(
-    _: ApiKeyDep,
-    snap: SnapshotDep,
-    state: StateDep,
-    capital: Annotated[int, Query(ge=CAPITAL_MIN, le=CAPITAL_MAX,
-                                  description="Gold available for all slots together")],
-    style: Annotated[Style, Query(description="active 1-4 h, hybrid 2-12 h, passive 8-24 h")]
-    = "hybrid",
-    risk: Annotated[Risk, Query(description="Thresholds on EV, fill probability, offsets")]
-    = "medium",
-    slots: Annotated[int, Query(ge=1, le=SLOTS_MAX, description="GE slots to fill")] = 4,
-    exclude_item_ids: Annotated[str | None, Query(
-        pattern=_CSV_IDS, max_length=2000,
-        description="Comma-separated item ids to leave out, e.g. 4151,11832")] = None,
-) -> dict[str, Any]:
+class RecommendationQuery(BaseModel):
+    """Query parameters of ``GET /api/v1/recommendations``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    capital: int = Field(ge=CAPITAL_MIN, le=CAPITAL_MAX,
+                         description="Gold available for all slots together (at least 1000)")
+    style: Style = Field("hybrid", description="active 1-4 h, hybrid 2-12 h, passive 8-24 h "
+                                               "windows")
+    risk: Risk = Field("medium", description="low, medium or high: thresholds on expected "
+                                             "value, fill probability and offsets")
+    slots: int = Field(4, ge=1, le=SLOTS_MAX, description="GE slots to fill (1-8)")
+    exclude_item_ids: str | None = Field(None, pattern=_CSV_IDS, max_length=2000,
+                                         description="Comma-separated item ids to leave out, "
+                                                     "e.g. 4151,11832")
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI parameter objects from a model (the route validates the model itself)."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    out = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        if "anyOf" in prop:  # Optional[X]: a query parameter is either absent or an X
+            prop.update(next(p for p in prop.pop("anyOf") if p.get("type") != "null"))
+        prop.pop("title", None)
+        description = prop.pop("description", None)
+        out.append({"name": name, "in": "query", "required": name in required,
+                    "schema": prop, "description": description})
+    return out
+
+
+def _parse_query(request: Request) -> RecommendationQuery:
+    try:
+        return RecommendationQuery.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+@router.get(
+    "", response_model=RecommendationsOut, summary="Recommended flips",
+    responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut},
+               503: {"model": ErrorOut}},
+    openapi_extra={"parameters": _query_parameters(RecommendationQuery),
+                   "security": [{"APIKeyHeader": []}]},
+)
+async def recommendations(request: Request) -> Response:
     """One best configuration per item, ranked by expected value x fill probability.
 
     Quantities are bounded by the capital split across the slots, the item's GE buy limit
     and 5 % of its 24-hour traded volume; profits are after GE tax.
     """
-    recs = pick(snap.ranked, style=style, risk=risk, capital=capital, slots=slots,
-                exclude=_exclusions(exclude_item_ids), batch_time=snap.batch_time)
-    return {
-        "recommendations": [r.to_dict() for r in recs],
-        "capital": capital, "capital_per_slot": capital // slots, "slots": slots,
-        "style": style, "risk": risk,
-        "freshness": state.freshness(snap.batch_time).to_dict(),
+    # The hottest route parses its own query and key: FastAPI's per-parameter dependency
+    # machinery costs several times the recommendation itself. Same checks, same errors.
+    serve = serving_request(request, request.headers.get("x-api-key"))
+    q = _parse_query(request)
+    snap = serve.snapshot
+    recs = pick(snap.ranked, style=q.style, risk=q.risk, capital=q.capital, slots=q.slots,
+                exclude=_exclusions(q.exclude_item_ids), batch_time=snap.batch_time)
+    batch_iso = snap.batch_iso
+    body = {
+        "recommendations": [r.to_dict(batch_iso) for r in recs],
+        "capital": q.capital, "capital_per_slot": q.capital // q.slots, "slots": q.slots,
+        "style": q.style, "risk": q.risk,
+        "freshness": serve.state.freshness(snap.batch_time).to_dict(),
     }
+    # Serialized directly: the shape is RecommendationsOut by construction (the tests check
+    # it), and validating it again through pydantic would cost more than computing it.
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/{rec_id}", response_model=RecommendationDetailOut,
             summary="One recommendation by id")
 async def recommendation(
-    _: ApiKeyDep,
-    state: StateDep,
+    state: AuthStateDep,
     rec_id: Annotated[str, Path(pattern=REC_ID_PATTERN, max_length=40,
                                 description="An id from /api/v1/recommendations")],
     capital: Annotated[int | None, Query(ge=CAPITAL_MIN, le=CAPITAL_MAX,

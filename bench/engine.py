@@ -1,0 +1,366 @@
+"""Engine benchmark: GET /api/v1/recommendations against a bare FastAPI route, side by side.
+
+Starts its own throwaway PostgreSQL (gept.testing.pgserver), migrates it and fills it like
+production: 4,000 items, 24 hours of 5-minute prices (the volumes the engine sizes with), and
+a newest predictions batch of 4,000 items x 42 targets (the default grid, 7 windows x 6
+offsets = 168,000 rows) on top of older batches. Then, on 127.0.0.1 with identical uvicorn
+settings (one worker, uvloop, httptools, no access log):
+
+* the engine, started with ``gept serve`` (the production command), and
+* a bare FastAPI app with one route returning a fixed JSON document: the engine's own
+  response body captured once, so both serialize the same size and shape,
+
+are loaded with wrk (16 connections, 2 threads) in alternating rounds; the median round of
+each is reported. The engine's requests rotate over styles, risks, capitals and slot counts.
+Then the history is grown tenfold, a new newest batch is committed, both servers are
+restarted and the engine is measured again.
+
+History: production predicts every 5 minutes (288 batches a day). Generating 30 days of
+that (8,640 batches, 1.45 billion rows) is beyond this machine, so the "30 days" history is
+30 older batches (one per day over 30 days, 5.0M rows) and the tenfold history is 300 older
+batches (ten per day, 50.4M rows). The engine's request path reads no predictions at all
+(the newest batch's candidate set lives in memory), and its once-per-batch load filters on
+the batch time, which PostgreSQL prunes to one daily partition; so what grows with history
+should not matter, and this benchmark checks that.
+
+Usage:
+    .venv/bin/python bench/engine.py [--duration 4] [--rounds 3] [--older 30]
+
+The last line reads exactly:
+    engine: <rps> req/s = <ratio>x bare; p99 <ms> ms; 10x history <ratio>x
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from gept.core.clock import align, utcnow
+from gept.db import partitions
+from gept.db.migrate import migrate
+from gept.testing.pgserver import PgServer, free_port
+
+ITEMS = 4000
+# The registry's default target grid (gept.registry.grid "default"): 7 windows x 6 offsets.
+WINDOWS = (1, 2, 4, 8, 12, 24, 48)
+OFFSETS = ("0.0125", "0.015", "0.0175", "0.02", "0.0225", "0.025")
+API_KEY = "bench-engine-key-0123456789abcdef"
+VENV_BIN = Path(sys.executable).parent
+CONNECTIONS = 16
+
+# Fixed JSON for the bare app: path read from the environment when uvicorn imports us.
+BARE_BODY_ENV = "GEPT_BENCH_BARE_BODY"
+
+
+def _bare_app() -> Any:
+    """The baseline: FastAPI with one route returning a fixed document (no DB, no auth)."""
+    from fastapi import FastAPI
+
+    body = json.loads(Path(os.environ[BARE_BODY_ENV]).read_text())
+    app = FastAPI()
+
+    @app.get("/bare")
+    async def bare() -> dict[str, Any]:
+        return body  # type: ignore[no-any-return]
+
+    return app
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _insert_batch(conn: psycopg.Connection[Any], t: datetime) -> None:
+    """One committed batch of ITEMS x 42 rows, generated inside PostgreSQL."""
+    with conn.transaction():
+        conn.execute("""
+            INSERT INTO predictions (time, item_id, item_name, hour_offset, target_hour,
+                   offset_pct, fill_probability, expected_value, buy_price, sell_price,
+                   current_high, current_low, confidence, model_id)
+            SELECT %(t)s, i, 'Item ' || i, w, %(t)s + make_interval(hours => w), o, p,
+                   -- EV = P(fill) x net return after the 2 %% tax, about 2 x offset - 0.02
+                   p * (2 * o - 0.02) + (r - 0.5) * 0.004,
+                   round(base * (1 - o)), round(base * (1 + o)), base + 1, base - 1,
+                   (ARRAY['low', 'medium', 'high'])[1 + (i + w) %% 3], 1
+              FROM (SELECT i, w, o, 20 + (i * 7919 %% 2000000)::bigint AS base,
+                           least(0.95, power(random(), 2) * 1.4 / sqrt(w)) AS p,
+                           random() AS r
+                      FROM generate_series(1, %(n)s) AS i
+                     CROSS JOIN unnest(%(w)s::int[]) AS w
+                     CROSS JOIN unnest(%(o)s::numeric[]) AS o) AS g
+             ORDER BY i, w, o""",
+                     {"t": t, "n": ITEMS, "w": list(WINDOWS), "o": list(OFFSETS)})
+        conn.execute("INSERT INTO prediction_batches (time, run_id, role, rows_written, items)"
+                     " VALUES (%s, %s, 'primary', %s, %s)",
+                     (t, f"bench-{t:%Y%m%d%H%M}", ITEMS * len(WINDOWS) * len(OFFSETS), ITEMS))
+
+
+def _fill_market(conn: psycopg.Connection[Any], now: datetime) -> None:
+    """Items (with buy limits) and 24 hours of 5-minute prices and volumes."""
+    conn.execute("""
+        INSERT INTO items (item_id, name, buy_limit)
+        SELECT i, 'Item ' || i, (ARRAY[40, 70, 100, 500, 2000, 10000, 25000])[1 + i %% 7]
+          FROM generate_series(1, %s) AS i""", (ITEMS,))
+    start = now - timedelta(hours=24)
+    partitions.ensure(conn, "price_data_5min", start, now)
+    conn.execute("""
+        INSERT INTO price_data_5min (item_id, "timestamp", avg_high_price, high_price_volume,
+                                     avg_low_price, low_price_volume)
+        SELECT i, ts, 1000, (random() * (i %% 97) * 40)::bigint, 990,
+               (random() * (i %% 89) * 40)::bigint
+          FROM generate_series(1, %(n)s) AS i
+         CROSS JOIN generate_series(%(s)s::timestamptz, %(e)s::timestamptz, interval '5 min')
+               AS ts""", {"n": ITEMS, "s": start, "e": now - timedelta(minutes=5)})
+    conn.commit()
+
+
+def _add_history(conn: psycopg.Connection[Any], newest: datetime, batches: int,
+                 skip: set[datetime]) -> int:
+    """``batches`` older batches spread evenly over the 30 days before ``newest``."""
+    step = timedelta(days=30) / batches
+    written = 0
+    for k in range(1, batches + 1):
+        t = align(newest - step * k, 300)
+        if t in skip:
+            continue
+        partitions.ensure(conn, "predictions", t)
+        conn.commit()
+        _insert_batch(conn, t)
+        skip.add(t)
+        written += 1
+    return written
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def _wait_http(url: str, headers: dict[str, str], timeout: float = 60.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            resp = httpx.get(url, headers=headers, timeout=5)
+            if resp.status_code == 200:
+                return resp
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout} s ({last})")
+
+
+def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as fh:
+        return subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+class Servers:
+    """The engine (``gept serve``) and the bare app, with identical uvicorn settings."""
+
+    def __init__(self, dsn: str, workdir: Path) -> None:
+        self.workdir = workdir
+        self.env = {**os.environ, "GEPT_DATABASE_URL": dsn, "GEPT_ENGINE_API_KEY": API_KEY,
+                    # The limiter stays on the request path, with a limit wrk cannot reach.
+                    "GEPT_ENGINE_RATE_LIMIT_PER_MINUTE": "1000000000",
+                    "GEPT_LOG_LEVEL": "WARNING", "GEPT_STATE_DIR": str(workdir)}
+        self.engine_port = free_port()
+        self.bare_port = free_port()
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start_engine(self) -> None:
+        """``gept serve`` exactly as the systemd unit runs it (one worker)."""
+        self.procs.append(_start(
+            [str(VENV_BIN / "gept"), "serve", "--host", "127.0.0.1", "--port",
+             str(self.engine_port), "--workers", "1"], self.env, self.workdir / "engine.log"))
+        _wait_http(f"http://127.0.0.1:{self.engine_port}/ready", {})
+
+    def start_bare(self, body: Path) -> None:
+        """The bare app under the same uvicorn settings as ``gept serve``."""
+        env = {**self.env, BARE_BODY_ENV: str(body)}
+        self.procs.append(_start(
+            [str(VENV_BIN / "uvicorn"), "--factory", "engine:_bare_app", "--app-dir",
+             str(Path(__file__).parent), "--host", "127.0.0.1", "--port", str(self.bare_port),
+             "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+             "--no-server-header", "--log-level", "warning"], env, self.workdir / "bare.log"))
+        _wait_http(f"http://127.0.0.1:{self.bare_port}/bare", {})
+
+    def stop(self) -> None:
+        """Stop both servers."""
+        for proc in self.procs:
+            _stop(proc)
+        self.procs.clear()
+
+
+# --------------------------------------------------------------------------- load
+
+
+LUA_ROTATE = """
+local paths = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% #paths) + 1], {["X-API-Key"] = "%s"})
+end
+"""
+
+
+def _rec_paths() -> list[str]:
+    paths = []
+    for style in ("active", "hybrid", "passive"):
+        for risk in ("low", "medium", "high"):
+            for capital, slots in ((5_000_000, 8), (50_000_000, 4), (250_000, 2)):
+                paths.append(f"/api/v1/recommendations?capital={capital}&style={style}"
+                             f"&risk={risk}&slots={slots}")
+    return paths
+
+
+def _full_paths(port: int, headers: dict[str, str]) -> list[str]:
+    """The rotation's queries whose answer fills every slot (empty answers are cheaper)."""
+    full = []
+    for path in _rec_paths():
+        body = httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=10).json()
+        if len(body["recommendations"]) == body["slots"]:
+            full.append(path)
+    if not full:
+        raise RuntimeError("no recommendation query fills its slots; the data is wrong")
+    return full
+
+
+def _wrk(url: str, duration: float, script: Path | None) -> tuple[float, float, float]:
+    """Requests/s, p50 ms and p99 ms of one wrk run."""
+    argv = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{max(1, round(duration))}s", "--latency",
+            "--timeout", "5s"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True,
+                         timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    if re.search(r"Non-2xx or 3xx responses", out):
+        raise RuntimeError(f"non-2xx responses during the load:\n{out}")
+
+    def pct(p: str) -> float:
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert m is not None, out
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    return rps, pct("50"), pct("99")
+
+
+def measure(servers: Servers, duration: float, rounds: int, script: Path
+            ) -> dict[str, tuple[float, float, float]]:
+    """Alternating rounds (bare, engine, ...); the median round of each."""
+    results: dict[str, list[tuple[float, float, float]]] = {"bare": [], "engine": []}
+    for _ in range(rounds):
+        results["bare"].append(_wrk(f"http://127.0.0.1:{servers.bare_port}/bare", duration,
+                                    None))
+        results["engine"].append(_wrk(f"http://127.0.0.1:{servers.engine_port}/", duration,
+                                      script))
+    return {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+
+
+def main() -> None:
+    """Run the benchmark and print the summary line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server")
+    parser.add_argument("--older", type=int, default=30, help="older batches at 1x history")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="gept-bench-engine-"))
+    script = workdir / "rotate.lua"
+    headers = {"X-API-Key": API_KEY}
+    summary: dict[str, dict[str, tuple[float, float, float]]] = {}
+    with PgServer.start(extra_conf={"max_wal_size": "'4GB'",
+                                    "checkpoint_timeout": "'30min'"}) as pg:
+        dsn = pg.create_database("bench")
+        with psycopg.connect(dsn) as conn:
+            migrate(conn)
+            newest = align(utcnow(), 300)
+            t0 = time.perf_counter()
+            _fill_market(conn, newest)
+            seen: set[datetime] = set()
+            older = _add_history(conn, newest, args.older, seen)
+            partitions.ensure(conn, "predictions", newest)
+            conn.commit()
+            _insert_batch(conn, newest)
+            seen.add(newest)
+            conn.commit()
+            conn.autocommit = True
+            conn.execute("VACUUM ANALYZE")
+            rows = conn.execute("SELECT count(*) FROM predictions").fetchone()
+            print(f"1x history: newest batch + {older} older batches, "
+                  f"{rows[0] if rows else 0:,} prediction rows "
+                  f"({time.perf_counter() - t0:.0f} s to generate)", flush=True)
+
+        for label in ("1x", "10x"):
+            if label == "10x":
+                with psycopg.connect(dsn, autocommit=False) as conn:
+                    t0 = time.perf_counter()
+                    more = _add_history(conn, newest, args.older * 10, seen)
+                    # A new newest batch, so the engine loads it from the grown table.
+                    newest = newest + timedelta(minutes=5)
+                    partitions.ensure(conn, "predictions", newest)
+                    conn.commit()
+                    _insert_batch(conn, newest)
+                    seen.add(newest)
+                    conn.autocommit = True
+                    conn.execute("VACUUM ANALYZE")
+                    rows = conn.execute("SELECT count(*) FROM predictions").fetchone()
+                    print(f"10x history: +{more} older batches, {rows[0] if rows else 0:,} "
+                          f"prediction rows ({time.perf_counter() - t0:.0f} s to generate)",
+                          flush=True)
+            servers = Servers(dsn, workdir)
+            try:
+                servers.start_engine()
+                sample = _wait_http(f"http://127.0.0.1:{servers.engine_port}"
+                                    "/api/v1/recommendations?capital=5000000&slots=8", headers)
+                recs = sample.json()["recommendations"]
+                assert len(recs) == 8, f"expected 8 recommendations, got {len(recs)}"
+                paths = _full_paths(servers.engine_port, headers)
+                script.write_text(LUA_ROTATE % (", ".join(f'"{p}"' for p in paths), API_KEY))
+                print(f"{label}: rotating over {len(paths)} recommendation queries that fill "
+                      "every slot", flush=True)
+                body = workdir / f"bare-{label}.json"
+                body.write_bytes(sample.content)
+                servers.start_bare(body)
+                result = measure(servers, args.duration, args.rounds, script)
+                summary[label] = result
+                (rps_b, p50_b, p99_b), (rps_e, p50_e, p99_e) = result["bare"], result["engine"]
+                print(f"{label}: body {len(sample.content)} B; bare {rps_b:,.0f} req/s "
+                      f"(p50 {p50_b:.2f} ms, p99 {p99_b:.2f} ms); engine {rps_e:,.0f} req/s "
+                      f"(p50 {p50_e:.2f} ms, p99 {p99_e:.2f} ms) = {rps_e / rps_b:.2f}x bare",
+                      flush=True)
+            finally:
+                servers.stop()
+
+    rps_1, _, p99_1 = summary["1x"]["engine"]
+    rps_bare = summary["1x"]["bare"][0]
+    rps_10 = summary["10x"]["engine"][0]
+    print(f"engine: {rps_1:.0f} req/s = {rps_1 / rps_bare:.2f}x bare; p99 {p99_1:.1f} ms; "
+          f"10x history {rps_10 / rps_1:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
