@@ -23,6 +23,8 @@ from pydantic import ValidationError
 from gept.core.errors import InvalidInput
 from gept.runbook.model import Runbook
 
+# libyaml when present: the same events and marks, ~10x faster than pure Python.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 20_000
@@ -127,12 +129,12 @@ def parse(text: str, file: str) -> Located:
         raise fail([Problem(file, 0, "", f"file is larger than {MAX_BYTES} bytes")])
     try:
         # Refuse anchors/aliases at the event level, before anything is expanded.
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_LOADER):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 line = event.start_mark.line + 1 if event.start_mark else 0
                 raise fail([Problem(file, line, "",
                                     "YAML anchors and aliases are not allowed in runbooks")])
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
@@ -270,6 +272,44 @@ def load_dir(directory: Path | None = None) -> Catalog:
     catalog = Catalog(runbooks, files)
     if not problems:
         problems.extend(check_references(catalog))
+    if problems:
+        raise fail(problems)
+    return catalog
+
+
+def load_closure(name: str, directory: Path | None = None) -> Catalog:
+    """Load one runbook and the runbooks it ``use``s (transitively), checking references.
+
+    A run needs only these: an unrelated broken file does not block an urgent restart
+    (``gept runbook validate`` and CI still check every file).
+
+    Raises:
+        InvalidInput: no such runbook, or any problem in the runbook or its references.
+    """
+    import re
+
+    base = runbook_dir(directory)
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,62}", name):
+        raise InvalidInput(f"{name!r} is not a runbook name", field="runbook")
+    runbooks: dict[str, Runbook] = {}
+    files: dict[str, Path] = {}
+    pending = [name]
+    while pending and len(runbooks) < 256:
+        current = pending.pop()
+        if current in runbooks:
+            continue
+        path = base / f"{current}.yaml"
+        if not path.is_file():
+            if current == name:
+                known = ", ".join(sorted(p.stem for p in base.glob("*.yaml")))
+                raise InvalidInput(f"no runbook named {name!r}; known: {known}",
+                                   field="runbook")
+            break  # reported by check_references as an unknown runbook
+        runbooks[current] = load_file(path)
+        files[current] = path
+        pending.extend(s.use.runbook for s in runbooks[current].all_steps() if s.use)
+    catalog = Catalog(runbooks, files)
+    problems = check_references(catalog)
     if problems:
         raise fail(problems)
     return catalog

@@ -92,7 +92,7 @@ def validate(paths: list[Path] | None = None, directory: Path | None = None) -> 
 def build_plan(name: str, params: Mapping[str, Any], target: str | None = None,
                inventory: Path | str | None = None, directory: Path | None = None) -> Plan:
     """Validate and render a runbook for its hosts (nothing connects)."""
-    catalog = loader.load_dir(directory)
+    catalog = loader.load_closure(name, directory)
     rb = catalog.get(name)
     inv = inventory_path(inventory)
 
