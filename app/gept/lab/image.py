@@ -49,7 +49,7 @@ LAB_PACKAGES: tuple[str, ...] = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "openssh-client", "sudo",
     "iproute2", "iputils-ping", "netcat-openbsd", "procps", "ca-certificates", "curl",
     "gnupg", "cron", "logrotate", "rsync", "less", "git", "jq", "tzdata", "locales",
-    "unattended-upgrades", "ufw", "nftables", "iptables",
+    "unattended-upgrades", "systemd-timesyncd", "ufw", "nftables", "iptables",
     # python for the app, pyinfra facts and testinfra
     "python3", "python3-venv", "python3-pip", "libpq5",
     # Ampere: PostgreSQL and the Docker engine with compose v1 (bookworm has no plugin)

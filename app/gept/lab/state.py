@@ -55,10 +55,14 @@ def host_data(topology: LabTopology | None = None) -> dict[str, dict[str, Any]]:
         lab_internal_address (the name other lab hosts use, e.g. "ampere"),
         published_ports ({service: port on 127.0.0.1}),
         service_ports ({service: port inside the host}),
-        ssh_host_public_key (the host's ed25519 key line; "" while the lab is down).
+        ssh_host_public_key (the host's ed25519 key line; "" while the lab is down),
+        extra_trusted_cas (controller paths of the extra CA certificates baked into the
+        lab image; a deploy may install the same list on hosts behind a TLS-inspecting proxy).
     """
     topology = topology or LabTopology.from_env()
     state_hosts: dict[str, Any] = read_state(topology).get("hosts", {})
+    ca_dir = topology.extra_ca_dir
+    cas = sorted(str(p) for p in ca_dir.glob("*.crt")) if ca_dir and ca_dir.is_dir() else []
     out: dict[str, dict[str, Any]] = {}
     for host in topology.hosts:
         live: dict[str, Any] = state_hosts.get(host.name, {})
@@ -78,6 +82,7 @@ def host_data(topology: LabTopology | None = None) -> dict[str, dict[str, Any]]:
             "published_ports": dict(live.get("published_ports", host.published)),
             "service_ports": {svc: inner for svc, (inner, _pub) in host.ports.items()},
             "ssh_host_public_key": str(live.get("ssh_host_public_key", "")),
+            "extra_trusted_cas": cas,
         }
     return out
 
