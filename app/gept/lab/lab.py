@@ -49,7 +49,7 @@ class Lab:
         return ImageRecipe.default(self.topology.extra_ca_dir, self.topology.mirror)
 
     @property
-    def _work_root(self) -> Path:
+    def work_root(self) -> Path:
         # Shared by every lab of this user: images are machine-wide, so is their build lock.
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return Path(cache) / "gept" / "lab-build"
@@ -70,7 +70,7 @@ class Lab:
             missing = [h for h in self.topology.hosts
                        if lab_hosts.inspect(self.engine, h, self.topology).status == "missing"]
             if missing:
-                build = ensure_image(self.engine, self.recipe, self._work_root)
+                build = ensure_image(self.engine, self.recipe, self.work_root)
             else:
                 build = BuildReport(self.recipe.systemd_tag(), False, False, 0.0)
             public_key = ensure_keypair(self.topology.key_path)
