@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 from psycopg.adapt import PyFormat
+from psycopg.copy import QueuedLibpqWriter
 
 from gept.inference import copybin
 
@@ -66,14 +68,19 @@ class Batch:
         return int(np.unique(self.item_id).size)
 
     def encode(self, conn: psycopg.Connection[Any], lo: int, hi: int) -> bytes:
-        """Rows [lo, hi) as binary COPY data (no header)."""
+        """Rows [lo, hi) as binary COPY data (header on the first, trailer on the last)."""
+        return b"".join(bytes(p) for p in self.encode_parts(conn, lo, hi))
+
+    def encode_parts(self, conn: psycopg.Connection[Any], lo: int,
+                     hi: int) -> Iterator[memoryview | bytes]:
+        """Rows [lo, hi) as binary COPY data, in pieces for ``copy.write``."""
         numeric = conn.adapters.get_dumper(Decimal, PyFormat.BINARY)(Decimal, conn)
         time_us = int(self.time.timestamp() * 1_000_000) - copybin.PG_EPOCH_US
         n = hi - lo
         sl = slice(lo, hi)
         target_us = time_us + self.hour_offset[sl] * 3_600_000_000
         cols: list[copybin.Column] = [
-            copybin.Fixed(np.full(n, time_us, dtype=np.int64), ">i8"),
+            copybin.Fixed(np.full(n, time_us, dtype=np.int64), ">i8", constant=True),
             copybin.Fixed(self.item_id[sl], ">i4"),
             copybin.Choice(self.name_code[sl], [s.encode() for s in self.names]),
             copybin.Fixed(self.hour_offset[sl], ">i2"),
@@ -89,16 +96,21 @@ class Batch:
             copybin.Choice(self.confidence_code[sl], [c.encode() for c in CONFIDENCE]),
             copybin.Fixed(self.model_id[sl], ">i8"),
         ]
-        return copybin.encode(cols, header=lo == 0, trailer=hi == len(self))
+        return copybin.encode_parts(cols, header=lo == 0, trailer=hi == len(self))
 
 
 def copy_rows(conn: psycopg.Connection[Any], batch: Batch, table_sql: str = COPY_SQL) -> int:
-    """Stream the batch into ``predictions`` (or ``table_sql``) with binary COPY."""
-    with conn.cursor() as cur, cur.copy(table_sql) as copy:
+    """Stream the batch into ``predictions`` (or ``table_sql``) with binary COPY.
+
+    A writer thread sends while the next chunk is encoded, so encoding overlaps with
+    PostgreSQL storing the previous chunk.
+    """
+    with conn.cursor() as cur, cur.copy(table_sql, writer=QueuedLibpqWriter(cur)) as copy:
         if len(batch) == 0:
             copy.write(copybin.HEADER + copybin.TRAILER)
         for lo in range(0, len(batch), CHUNK_ROWS):
-            copy.write(batch.encode(conn, lo, min(len(batch), lo + CHUNK_ROWS)))
+            for part in batch.encode_parts(conn, lo, min(len(batch), lo + CHUNK_ROWS)):
+                copy.write(part)
     return len(batch)
 
 

@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,6 @@ HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 PG_EPOCH_US = 946_684_800 * 1_000_000  # 2000-01-01 in Unix microseconds
 
-U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 
 
@@ -42,6 +41,7 @@ class Fixed:
     values: npt.NDArray[np.generic]
     dtype: str
     null: npt.NDArray[np.bool_] | None = None
+    constant: bool = False       # every row holds values[0] (e.g. the batch time)
 
 
 @dataclass
@@ -71,57 +71,90 @@ def _lengths(col: Column, n: int) -> I64:
     return result
 
 
-def _scatter(out: U8, pos: I64, data: U8) -> None:
-    """out[pos[i] + j] = data[i, j] for every row i and byte j."""
-    if pos.size == 0:
-        return
-    width = data.shape[1]
-    out[pos[:, None] + np.arange(width, dtype=np.int64)] = data
+def _rows(col: Column) -> int:
+    return len(col.values) if isinstance(col, Fixed) else len(col.codes)
 
 
 def encode(columns: Sequence[Column], *, header: bool = False,
            trailer: bool = False) -> bytes:
     """The rows as binary COPY data (optionally with the file header and trailer)."""
-    n = len(columns[0].values) if isinstance(columns[0], Fixed) else len(columns[0].codes)
-    lengths = [_lengths(c, n) for c in columns]
-    field_sizes = [4 + np.maximum(length, 0) for length in lengths]
-    row_sizes = 2 + np.sum(field_sizes, axis=0) if n else np.zeros(0, dtype=np.int64)
-    prefix = len(HEADER) if header else 0
-    total = prefix + int(row_sizes.sum()) + (len(TRAILER) if trailer else 0)
-    out = np.zeros(total, dtype=np.uint8)
+    return b"".join(bytes(p) for p in encode_parts(columns, header=header, trailer=trailer))
+
+
+def encode_parts(columns: Sequence[Column], *, header: bool = False,
+                 trailer: bool = False) -> Iterator[memoryview | bytes]:
+    """The rows as binary COPY data, in pieces to hand to ``copy.write`` one by one.
+
+    Rows are grouped by *layout* (the byte length of every field: text lengths, NULLs).
+    All rows of a group have the same wire layout, so the group is one packed numpy
+    structured array whose memory *is* the COPY data: no per-row or per-byte work.
+    COPY does not care about row order; groups are emitted in order of first appearance
+    and rows keep their order within a group.
+    """
+    n = _rows(columns[0])
     if header:
-        out[:prefix] = np.frombuffer(HEADER, dtype=np.uint8)
+        yield HEADER
+    if n:
+        lengths = [_lengths(c, n) for c in columns]
+        # One int64 key per row from the fields whose length varies (text, NULLs).
+        key = np.zeros(n, dtype=np.int64)
+        for length in lengths:
+            if length.min() != length.max():
+                key = key * 1_000_003 + (length + 1)
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        ends = np.r_[starts[1:], n]
+        groups = [order[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+        groups.sort(key=lambda rows: int(rows[0]))
+        choice_tables = [_choice_table(c) if isinstance(c, Choice) else None for c in columns]
+        for rows in groups:
+            layout = [int(length[rows[0]]) for length in lengths]
+            yield _encode_group(columns, choice_tables, layout, rows)
     if trailer:
-        out[total - len(TRAILER):] = np.frombuffer(TRAILER, dtype=np.uint8)
-    if n == 0:
-        return out.tobytes()
-    row_start = prefix + np.concatenate([[0], np.cumsum(row_sizes)[:-1]]).astype(np.int64)
-    count = np.full(n, len(columns), dtype=">i2").view(np.uint8).reshape(n, 2)
-    _scatter(out, row_start, count)
-    pos = row_start + 2
-    for col, length, size in zip(columns, lengths, field_sizes, strict=True):
-        _scatter(out, pos, length.astype(">i4").view(np.uint8).reshape(n, 4))
-        data_pos = pos + 4
+        yield TRAILER
+
+
+def _choice_table(col: Choice) -> npt.NDArray[np.bytes_]:
+    width = max(1, max((len(c) for c in col.choices if c is not None), default=1))
+    return np.array([b"" if c is None else c for c in col.choices], dtype=f"S{width}")
+
+
+def _encode_group(columns: Sequence[Column],
+                  choice_tables: Sequence[npt.NDArray[np.bytes_] | None],
+                  layout: list[int], rows: I64) -> memoryview:
+    """Rows that share one layout, as one packed structured array (returned as a view)."""
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for j, (col, length) in enumerate(zip(columns, layout, strict=True)):
+        fields.append((f"l{j}", ">i4"))
+        if length < 0:
+            continue
         if isinstance(col, Fixed):
-            width = np.dtype(col.dtype).itemsize
-            raw = np.ascontiguousarray(col.values.astype(col.dtype)).view(np.uint8)
-            raw = raw.reshape(n, width)
-            keep = length >= 0
-            if keep.all():
-                _scatter(out, data_pos, raw)
-            else:
-                _scatter(out, data_pos[keep], raw[keep])
+            fields.append((f"v{j}", col.dtype))
+        elif length > 0:
+            fields.append((f"v{j}", f"S{length}"))
+    dtype = np.dtype(fields)  # packed: no alignment padding
+    # Everything that is the same on every row (field count, lengths, constants) is set
+    # once in a template row and broadcast; only varying fields are filled per column.
+    template = np.zeros(1, dtype=dtype)
+    template["count"] = len(columns)
+    varying: list[int] = []
+    for j, (col, length) in enumerate(zip(columns, layout, strict=True)):
+        template[f"l{j}"] = length
+        if length <= 0:
+            continue
+        if isinstance(col, Fixed) and col.constant:
+            template[f"v{j}"] = col.values[0]
         else:
-            # Group rows by the byte length of their value: one scatter per distinct length.
-            encoded = [b"" if c is None else c for c in col.choices]
-            width = max((len(c) for c in encoded), default=0)
-            matrix = np.zeros((len(encoded), max(width, 1)), dtype=np.uint8)
-            for i, value in enumerate(encoded):
-                matrix[i, :len(value)] = np.frombuffer(value, dtype=np.uint8)
-            for size_value in np.unique(length):
-                if size_value <= 0:
-                    continue
-                rows = np.flatnonzero(length == size_value)
-                _scatter(out, data_pos[rows], matrix[col.codes[rows], :size_value])
-        pos = pos + size
-    return out.tobytes()
+            varying.append(j)
+    record = np.empty(rows.size, dtype=dtype)
+    record[...] = template[0]
+    for j in varying:
+        col = columns[j]
+        if isinstance(col, Fixed):
+            record[f"v{j}"] = col.values[rows]
+        else:
+            table = choice_tables[j]
+            assert table is not None
+            record[f"v{j}"] = table[col.codes[rows]]
+    return record.view(np.uint8).data

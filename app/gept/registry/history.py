@@ -2,8 +2,8 @@
 
 Training and inference read history through this one module, so the features a model was
 trained on and the features it is served are computed from the same shapes. Rows are fetched
-with ``COPY ... TO STDOUT`` (CSV) and parsed by pandas: ~10× faster than row-by-row fetching
-for the million rows an inference cycle over 4,000 items reads.
+with binary ``COPY ... TO STDOUT`` and parsed by numpy in one step: ~10× faster than fetching
+rows for the million rows an inference cycle over 4,000 items reads.
 
 Example:
     >>> with connect() as conn:                                   # doctest: +SKIP
@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,18 +65,25 @@ class History:
                        self.buy_limit[rows], self.members[rows])
 
 
-def _copy_csv(conn: psycopg.Connection[Any], query: sql.Composable) -> bytes:
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT CSV)").format(query)
+def _copy_binary(conn: psycopg.Connection[Any], query: sql.Composable,
+                 names: list[str]) -> dict[str, npt.NDArray[Any]]:
+    """Run ``query`` (first column int4, second int8, the rest float8, no NULLs) through
+    ``COPY ... TO STDOUT (FORMAT BINARY)`` and parse every row at once with numpy.
+
+    With no NULLs every row has the same layout, so the whole payload is one packed
+    structured array (no per-row Python), ~10x faster than fetching rows.
+    """
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query)
     with conn.cursor() as cur, cur.copy(statement) as copy:
-        return b"".join(bytes(chunk) for chunk in copy)
-
-
-def _frame(data: bytes, names: list[str]) -> Any:
-    import pandas as pd
-
-    if not data:
-        return pd.DataFrame({n: np.array([], dtype=np.float64) for n in names})
-    return pd.read_csv(io.BytesIO(data), header=None, names=names, dtype=np.float64)
+        data = b"".join(bytes(chunk) for chunk in copy)
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for i, name in enumerate(names):
+        fields += [(f"len{i}", ">i4"), (name, ">i4" if i == 0 else ">i8" if i == 1 else ">f8")]
+    ext = int.from_bytes(data[15:19], "big") if len(data) >= 19 else 0
+    body = data[19 + ext:-2] if len(data) > 21 else b""
+    rows = np.frombuffer(body, dtype=np.dtype(fields))
+    return {name: rows[name].astype(np.int64 if i < 2 else np.float64)
+            for i, name in enumerate(names)}
 
 
 def latest_block(conn: psycopg.Connection[Any]) -> datetime | None:
@@ -115,26 +121,27 @@ def load_history(conn: psycopg.Connection[Any], *, end: datetime, blocks: int,
     if item_ids is not None:
         item_filter = sql.SQL(" AND item_id = ANY({})").format(
             sql.Literal(sorted(set(item_ids))))
-    five = _frame(_copy_csv(conn, sql.SQL(
-        'SELECT item_id, extract(epoch FROM "timestamp")::bigint, avg_high_price, '
-        "avg_low_price, high_price_volume, low_price_volume FROM price_data_5min "
+    five = _copy_binary(conn, sql.SQL(
+        'SELECT item_id::int4, extract(epoch FROM "timestamp")::int8, '
+        "coalesce(avg_high_price, -1)::float8, coalesce(avg_low_price, -1)::float8, "
+        "high_price_volume::float8, low_price_volume::float8 FROM price_data_5min "
         'WHERE "timestamp" >= {} AND "timestamp" <= {}{}').format(
-            sql.Literal(start_dt), sql.Literal(end_dt), item_filter)),
+            sql.Literal(start_dt), sql.Literal(end_dt), item_filter),
         ["item_id", "ts", "high", "low", "vh", "vl"])
     ids = np.array(sorted(set(item_ids)), dtype=np.int64) if item_ids is not None else \
-        np.unique(five["item_id"].to_numpy().astype(np.int64))
+        np.unique(five["item_id"])
     n = len(ids)
     high = np.full((n, blocks), np.nan)
     low = np.full((n, blocks), np.nan)
     vh = np.zeros((n, blocks))
     vl = np.zeros((n, blocks))
-    if len(five):
-        row = np.searchsorted(ids, five["item_id"].to_numpy().astype(np.int64))
-        col = ((five["ts"].to_numpy().astype(np.int64) - start_s) // BLOCK_SECONDS)
-        high[row, col] = five["high"].to_numpy()
-        low[row, col] = five["low"].to_numpy()
-        vh[row, col] = np.nan_to_num(five["vh"].to_numpy())
-        vl[row, col] = np.nan_to_num(five["vl"].to_numpy())
+    if five["item_id"].size:
+        row = np.searchsorted(ids, five["item_id"])
+        col = (five["ts"] - start_s) // BLOCK_SECONDS
+        high[row, col] = five["high"]
+        low[row, col] = five["low"]
+        vh[row, col] = five["vh"]
+        vl[row, col] = five["vl"]
     # Prices of 0 or below are not prices (an upstream glitch); treat them as missing.
     high[high <= 0] = np.nan
     low[low <= 0] = np.nan
@@ -142,19 +149,19 @@ def load_history(conn: psycopg.Connection[Any], *, end: datetime, blocks: int,
     hourly_start = (start_s // HOUR_SECONDS) * HOUR_SECONDS - HOURLY_LOOKBACK_HOURS * HOUR_SECONDS
     n_hours = (end_s - hourly_start) // HOUR_SECONDS + 1
     hourly_mid = np.full((n, n_hours), np.nan)
-    hourly = _frame(_copy_csv(conn, sql.SQL(
-        'SELECT item_id, extract(epoch FROM "timestamp")::bigint, '
-        "(avg_high_price + avg_low_price) / 2.0 FROM prices_1h "
+    hourly = _copy_binary(conn, sql.SQL(
+        'SELECT item_id::int4, extract(epoch FROM "timestamp")::int8, '
+        "((avg_high_price + avg_low_price) / 2.0)::float8 FROM prices_1h "
         'WHERE "timestamp" >= {} AND "timestamp" <= {} AND avg_high_price > 0 '
         "AND avg_low_price > 0{}").format(
             sql.Literal(datetime.fromtimestamp(hourly_start, UTC)), sql.Literal(end_dt),
-            item_filter)), ["item_id", "ts", "mid"])
-    if len(hourly):
-        hid = hourly["item_id"].to_numpy().astype(np.int64)
+            item_filter), ["item_id", "ts", "mid"])
+    if hourly["item_id"].size:
+        hid = hourly["item_id"]
         keep = np.isin(hid, ids)
         row = np.searchsorted(ids, hid[keep])
-        col = (hourly["ts"].to_numpy().astype(np.int64)[keep] - hourly_start) // HOUR_SECONDS
-        hourly_mid[row, col] = hourly["mid"].to_numpy()[keep]
+        col = (hourly["ts"][keep] - hourly_start) // HOUR_SECONDS
+        hourly_mid[row, col] = hourly["mid"][keep]
 
     names = [f"item {i}" for i in ids]
     buy_limit = np.full(n, np.nan)
