@@ -100,8 +100,17 @@ def ensure_host(engine: DockerEngine, host: LabHost, topology: LabTopology,
         engine.docker("rm", "-f", host.container, timeout=60)
     engine.docker("volume", "create", "--label", f"{LABEL}={topology.prefix}", host.volume,
                   timeout=30)
-    engine.docker(*run_argv(host, topology, image), timeout=120,
-                  what=f"docker run of lab host {host.name}")
+    try:
+        engine.docker(*run_argv(host, topology, image), timeout=120,
+                      what=f"docker run of lab host {host.name}")
+    except Failed as exc:
+        # A half-made container (e.g. its port was taken) would fail the same way on the
+        # next `up`; remove it so a retry starts clean.
+        engine.docker("rm", "-f", host.container, timeout=60, check=False)
+        hint = (" (another lab or program uses that port: set GEPT_LAB_PORT_OFFSET, "
+                "e.g. 100, and GEPT_LAB_PREFIX)" if "already allocated" in exc.message
+                or "address already in use" in exc.message else "")
+        raise Failed(exc.message + hint, host=host.name) from exc
     return "created"
 
 

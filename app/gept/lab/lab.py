@@ -50,6 +50,7 @@ class Lab:
 
     @property
     def work_root(self) -> Path:
+        """Where debootstrap and docker build work, with the image build lock."""
         # Shared by every lab of this user: images are machine-wide, so is their build lock.
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return Path(cache) / "gept" / "lab-build"
