@@ -51,13 +51,14 @@ async def _session_calls(inventory: Path, calls: list[tuple[str, dict[str, Any]]
 def test_agent_lists_plans_runs_and_is_refused(sshd: LoopbackSshd, tmp_path: Path) -> None:
     inventory = sshd.write_inventory(tmp_path / "inventory.py", ["ampere", "hydra"],
                                      tmp_path / "hosts")
-    tools, (listed, planned, health, refused, status) = anyio.run(
+    tools, (listed, planned, health, refused, status, injected) = anyio.run(
         _session_calls, inventory, [
             ("list_runbooks", {}),
             ("plan_runbook", {"name": "restart-collector", "params": {"collector": "5m"}}),
             ("run_check_health", {}),
             ("run_runbook", {"name": "restart-postgres"}),
             ("coordination_status", {}),
+            ("run_restart_collector", {"params": {"collector": "5m; reboot"}}),
         ])
     by_name = {t.name: t for t in tools.tools}
     for name in ("list_runbooks", "show_runbook", "plan_runbook", "run_runbook",
@@ -87,6 +88,8 @@ def test_agent_lists_plans_runs_and_is_refused(sshd: LoopbackSshd, tmp_path: Pat
     assert refused["zone"] == "restart-postgres"
     assert "gept coordinate approve" in refused["how"]
     assert status["tokens"] == []
+    assert injected["status"] == "invalid"
+    assert injected["field"] == "params.collector"
     assert not (tmp_path / "hosts" / "ampere" / "runbook-audit.jsonl").read_text().count(
         "restart-postgres")
     events = [json.loads(x) for x in guards.audit_path().read_text().splitlines()]
