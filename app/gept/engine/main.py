@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gept import __version__
 from gept.core import logging as gept_logging
@@ -46,6 +47,10 @@ GePT's recommendation engine: Grand Exchange flips from the newest predictions b
 Every `/api/v1` route except `/api/v1/health` needs the `X-API-Key` header. Every data
 response carries `freshness` (batch time, age, `stale`).
 """
+
+
+_ERROR_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+                429: "rate_limited"}
 
 
 def _error(request: Request, status: int, error: str, detail: object,
@@ -75,11 +80,17 @@ def _install_handlers(app: FastAPI) -> None:
                       "PostgreSQL is unreachable; the engine retries by itself, try again "
                       "in a few seconds", headers={"Retry-After": "5"})
 
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return _error(request, exc.status_code, _ERROR_CODES.get(exc.status_code, "http_error"),
+                      exc.detail, headers=dict(exc.headers) if exc.headers else None)
+
     async def on_not_ready(request: Request, exc: Exception) -> JSONResponse:
         return _error(request, 503, "no_predictions",
                       "no predictions batch has been loaded yet", headers={"Retry-After": "5"})
 
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(DatabaseUnavailable, on_db_down)
     app.add_exception_handler(NotReady, on_not_ready)
     for exc_type in DB_ERRORS:

@@ -186,3 +186,13 @@ class ErrorOut(BaseModel):
     error: str
     fields: list[str] | None = None
     request_id: str | None = None
+
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in (
+        (401, "Missing or wrong X-API-Key"), (404, "Unknown item or recommendation"),
+        (422, "Invalid parameter (the field is named in `fields`)"),
+        (429, "Rate limit exceeded (see Retry-After)"),
+        (503, "PostgreSQL unreachable or no predictions batch yet (see Retry-After)"))
+}
+"""Error answers every protected route documents."""

@@ -16,7 +16,7 @@ from gept.engine import repository
 from gept.engine.cache import DB_ERRORS
 from gept.engine.deps import OpenStateDep, StateDep
 from gept.engine.metrics import EngineMetrics
-from gept.engine.schemas import FreshnessOut, HealthOut, ReadyOut
+from gept.engine.schemas import ErrorOut, FreshnessOut, HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"])
 
@@ -41,7 +41,8 @@ async def ready(state: StateDep) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if reason is None else 503)
 
 
-@router.get("/api/v1/health", response_model=HealthOut, responses={503: {"model": HealthOut}},
+@router.get("/api/v1/health", response_model=HealthOut,
+            responses={503: {"model": HealthOut}, 429: {"model": ErrorOut}},
             summary="Health (no key needed)")
 async def health(state: OpenStateDep) -> JSONResponse:
     """Database reachability and latency, predictions age, ACTIVE models, version, uptime.

@@ -8,9 +8,15 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from gept.engine import repository
 from gept.engine.deps import AuthStateDep, ConnDep
-from gept.engine.schemas import ItemPredictionsOut, ItemSearchOut, ModelsOut, PriceHistoryOut
+from gept.engine.schemas import (
+    ERRORS,
+    ItemPredictionsOut,
+    ItemSearchOut,
+    ModelsOut,
+    PriceHistoryOut,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["items"])
+router = APIRouter(prefix="/api/v1", tags=["items"], responses=ERRORS)
 
 ItemId = Annotated[int, Path(ge=1, le=2_147_483_647, description="OSRS item id")]
 

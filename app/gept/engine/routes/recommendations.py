@@ -20,9 +20,10 @@ from gept.engine.recommend import (
     pick,
     quantity,
 )
-from gept.engine.schemas import ErrorOut, RecommendationDetailOut, RecommendationsOut
+from gept.engine.schemas import ERRORS, RecommendationDetailOut, RecommendationsOut
 
-router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"])
+router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"],
+                   responses=ERRORS)
 
 _CSV_IDS = r"^[0-9]{1,9}(,[0-9]{1,9})*$"
 CAPITAL_MAX = 1_000_000_000_000
@@ -78,8 +79,6 @@ def _parse_query(request: Request) -> RecommendationQuery:
 
 @router.get(
     "", response_model=RecommendationsOut, summary="Recommended flips",
-    responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut},
-               503: {"model": ErrorOut}},
     openapi_extra={"parameters": _query_parameters(RecommendationQuery),
                    "security": [{"APIKeyHeader": []}]},
 )

@@ -1,0 +1,63 @@
+"""A PostgreSQL restart under a running engine: 503 with a clear body, then recovery."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+from conftest import HEADERS
+from fastapi.testclient import TestClient
+
+from gept.testing.pgserver import PgServer
+
+RECS = "/api/v1/recommendations?capital=10000000"
+
+
+def wait_for(check: Callable[[], bool], seconds: float) -> bool:
+    """Poll ``check`` until it is true or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_database_restart_gives_503_then_serves_again_without_restart(
+        client: TestClient, pg_server: PgServer) -> None:
+    assert client.get(RECS, headers=HEADERS).status_code == 200
+    last: dict[str, httpx.Response] = {}
+
+    def status_is(path: str, code: int) -> Callable[[], bool]:
+        def check() -> bool:
+            last[path] = client.get(path, headers=HEADERS)
+            return last[path].status_code == code
+        return check
+
+    pg_server.stop_server()
+    try:
+        assert wait_for(status_is(RECS, 503), 20), last[RECS].text
+        body = last[RECS].json()
+        assert body["error"] == "database_unavailable"
+        assert "PostgreSQL is unreachable" in body["detail"]
+        assert last[RECS].headers["Retry-After"] == "5"
+        # Routes that query the database say the same, instead of hanging or a 500.
+        models = client.get("/api/v1/models", headers=HEADERS)
+        assert models.status_code == 503
+        assert models.json()["error"] == "database_unavailable"
+        health = client.get("/api/v1/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "error"
+        assert health.json()["database"]["reachable"] is False
+        assert client.get("/ready").status_code == 503
+        assert client.get("/healthz").status_code == 200  # the process itself is alive
+        assert "gept_engine_db_up 0.0" in client.get("/metrics").text
+    finally:
+        pg_server.start_server()
+
+    # Same app, same pool: no restart. It notices the database within seconds.
+    assert wait_for(status_is(RECS, 200), 30), last[RECS].text
+    assert wait_for(status_is("/api/v1/models", 200), 10), last["/api/v1/models"].text
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+    assert client.get("/ready").status_code == 200
