@@ -90,8 +90,11 @@ class CheckReport:
             if not mine:
                 continue
             bad = sum(r.outcome in ("failed", "error") for r in mine)
-            lines.append(f"{host}: {len(mine) - bad}/{len(mine)} checks ok" if not bad else
-                         f"{host}: {bad} of {len(mine)} checks FAILED")
+            skipped = sum(r.outcome == "skipped" for r in mine)
+            ran = len(mine) - skipped
+            head = (f"{host}: {ran}/{ran} checks ok" if not bad else
+                    f"{host}: {bad} of {ran} checks FAILED")
+            lines.append(head + (f", {skipped} skipped" if skipped else ""))
             for r in mine:
                 line = f"  {_MARK.get(r.outcome, r.outcome)} {r.check}"
                 if r.message and r.outcome != "passed":
