@@ -45,11 +45,11 @@ class Snapshot:
     ranked: dict[tuple[Style, Risk], list[Candidate]]
     by_id: dict[str, Candidate]
     loaded_at: float = field(default_factory=time.time)
+    batch_iso: str = ""
+    """The batch time as every response writes it (derived once)."""
 
-    @property
-    def batch_iso(self) -> str:
-        """The batch time as every response writes it."""
-        return iso(self.batch_time)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batch_iso", iso(self.batch_time))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +61,10 @@ class Freshness:
     stale: bool
     stale_after_seconds: int
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON shape (see ``schemas.FreshnessOut``)."""
-        return {"batch_time": None if self.batch_time is None else iso(self.batch_time),
+    def to_dict(self, batch_iso: str | None = None) -> dict[str, object]:
+        """JSON shape (see ``schemas.FreshnessOut``); ``batch_iso`` if already formatted."""
+        when = batch_iso or (None if self.batch_time is None else iso(self.batch_time))
+        return {"batch_time": when,
                 "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
                 "stale": self.stale, "stale_after_seconds": self.stale_after_seconds}
 

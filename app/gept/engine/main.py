@@ -146,9 +146,10 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
     app.state.api_key = api_key
     app.state.limiter = RateLimiter(settings.engine_rate_limit_per_minute)
     app.state.metrics = metrics
-    app.include_router(health.router)
+    # The hottest route first: routes are matched in order.
     app.include_router(recommendations.router)
     app.include_router(items.router)
+    app.include_router(health.router)
     _install_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

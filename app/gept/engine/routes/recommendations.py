@@ -100,7 +100,7 @@ async def recommendations(request: Request) -> Response:
         "recommendations": [r.to_dict(batch_iso) for r in recs],
         "capital": q.capital, "capital_per_slot": q.capital // q.slots, "slots": q.slots,
         "style": q.style, "risk": q.risk,
-        "freshness": serve.state.freshness(snap.batch_time).to_dict(),
+        "freshness": serve.state.freshness(snap.batch_time).to_dict(batch_iso),
     }
     # Serialized directly: the shape is RecommendationsOut by construction (the tests check
     # it), and validating it again through pydantic would cost more than computing it.
