@@ -178,7 +178,8 @@ def _claims(token: str) -> dict[str, Any]:
     """The unverified payload, only to pick which token is meant for which zone."""
     try:
         body = token.split(".")[1]
-        decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        decoded: dict[str, Any] = json.loads(raw)
         return decoded
     except (IndexError, ValueError):
         return {}

@@ -1,22 +1,13 @@
-"""Hydra: the training environment, primary inference every 5 minutes, and the SSH tunnel
-that carries its database traffic to Ampere's PostgreSQL.
+"""Hydra: the training environment (CatBoost, GPU settings from inventory data), primary
+inference every 5 minutes, the SSH tunnel to Ampere's PostgreSQL, the models directory.
 
 Usage:
-    pyinfra -y inventory/production.py deploys/ampere.py deploys/hydra.py
+    pyinfra -y inventory/production.py deploys/hydra.py --limit hydra
+    pyinfra -y inventory/production.py deploys/site.py      # both roles, in parallel
 
-Runs only on hosts of the ``hydra`` group; the danger-zone guard runs first.
+Runs only on hosts of the ``hydra`` group (see ``deploys/roles.py``).
 """
 
-from pyinfra import host
+from deploys.roles import converge
 
-from deploys import guard
-from deploys.tasks import app, base, config, inference, training, tunnel
-
-if "hydra" in host.groups:
-    guard.check()
-    base.configure_base()
-    app.install_release()
-    config.write_config()
-    training.prepare_training()
-    tunnel.run_tunnel()
-    inference.schedule_inference()
+converge(only="hydra")

@@ -83,7 +83,7 @@ def _context(name: str, with_wheels: bool) -> tuple[Path, str]:
             import tarfile
 
             with tarfile.open(release.tarball) as tar:
-                tar.extractall(src)  # noqa: S202 - our own tarball
+                tar.extractall(src)
         for wheel in sorted(src.glob("*.whl")):
             if wheel.name.split("-")[0].lower() in ML_ONLY:
                 continue
@@ -110,7 +110,7 @@ def built(name: str, base_setting: str | None, with_wheels: bool) -> Image:
         return image
     image.tarball.parent.mkdir(parents=True, exist_ok=True)
     cmd, env = _docker()
-    have = subprocess.run(cmd + ["image", "inspect", image.tag], capture_output=True,
+    have = subprocess.run([*cmd, "image", "inspect", image.tag], capture_output=True,
                           env=env, timeout=60, check=False).returncode == 0
     if not have:
         ctx, _ = _context(name, with_wheels)

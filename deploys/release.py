@@ -2,7 +2,12 @@
 
 A release version is ``<package version>+<content hash>``: the hash covers the package
 sources and ``pyproject.toml``, so an unchanged tree is the same release and the deploy is a
-no-op, while any change makes a new release directory on the hosts. The wheelhouse holds
+no-op, while any change makes a new release directory on the hosts.
+
+Source: the committed tree (``git archive HEAD``) by default, so a half-edited working tree
+never ships; ``GEPT_RELEASE_SOURCE=worktree`` ships the working tree instead (and
+hashes its files). ``GEPT_RELEASE_PIN=<version>`` reuses an already built release (test sessions
+pin one so that commits landing mid-session do not change what they converge to). The wheelhouse holds
 the ``gept`` wheel and every dependency wheel, so hosts install with ``--no-index`` and need
 no access to PyPI.
 
@@ -33,6 +38,9 @@ PACKAGE_DIR = REPO / "app" / "gept"
 HASHED_SUFFIXES = {".py", ".sql", ".html", ".j2", ".typed", ".json", ".yaml", ".yml", ".css",
                    ".js"}
 BUILD_TIMEOUT = 900
+# uv installs the wheelhouse into the release venv about 6x faster than pip (measured in
+# the lab: 15 s against 91 s for gept[ml]); it is shipped in the wheelhouse, pinned here.
+UV_VERSION = "0.13.8"
 
 
 def cache_root() -> Path:
@@ -49,8 +57,22 @@ def package_version() -> str:
         return str(tomllib.load(fh)["project"]["version"])
 
 
+def from_git() -> bool:
+    """True when releases are built from the committed tree (the default in a git checkout)."""
+    return (os.environ.get("GEPT_RELEASE_SOURCE", "git") != "worktree"
+            and (REPO / ".git").exists())
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+
+
 def content_hash() -> str:
     """sha256 (12 hex) over pyproject.toml and every source file of the package."""
+    if from_git():
+        trees = _git("rev-parse", "HEAD:app", "HEAD:pyproject.toml", "HEAD:README.md")
+        return hashlib.sha256(trees.encode()).hexdigest()[:12]
     digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes())
     for path in sorted(PACKAGE_DIR.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts:
@@ -64,7 +86,9 @@ def content_hash() -> str:
 
 def deps_hash() -> str:
     """sha256 (12 hex) of pyproject.toml: the dependency wheels only change with it."""
-    return hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes())
+    digest.update(UV_VERSION.encode())
+    return digest.hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -96,6 +120,16 @@ def _run(cmd: list[str], what: str) -> None:
 def _source_copy(build_dir: Path) -> Path:
     """A copy of the package sources, so builds leave no litter in the shared tree."""
     src = build_dir / "src"
+    if from_git():
+        src.mkdir()
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD", "app",
+                                  "pyproject.toml", "README.md"], capture_output=True,
+                                 check=True, timeout=120).stdout
+        import io
+
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(src)
+        return src
     shutil.copytree(REPO / "app", src / "app",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
@@ -111,6 +145,8 @@ def _deps_wheelhouse(src: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix="deps-", dir=cache_root()))
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(tmp),
           f"{src}[ml]"], "pip wheel of the dependencies")
+    _run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+          "--dest", str(tmp), f"uv=={UV_VERSION}"], "pip download of uv")
     for wheel in tmp.glob("gept-*.whl"):
         wheel.unlink()
     (tmp / ".complete").touch()
@@ -127,6 +163,9 @@ def current_release() -> Release:
         RuntimeError: when ``pip wheel`` fails (the message carries its output).
     """
     cache_root().mkdir(parents=True, exist_ok=True)
+    pin = os.environ.get("GEPT_RELEASE_PIN")
+    if pin and (cache_root() / pin / ".complete").exists():
+        return Release(pin, cache_root() / pin)
     version = f"{package_version()}+{content_hash()}"
     directory = cache_root() / version
     if (directory / ".complete").exists():
@@ -152,4 +191,19 @@ def current_release() -> Release:
     (work / ".complete").touch()
     shutil.rmtree(directory, ignore_errors=True)
     work.rename(directory)
+    prune_cache(keep=4)
     return Release(version, directory)
+
+
+def prune_cache(keep: int) -> None:
+    """Drop all but the newest ``keep`` releases (and image tars) from the controller cache."""
+    root = cache_root()
+    releases = sorted((p for p in root.iterdir() if p.is_dir() and "+" in p.name),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in releases[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    images = root / "images"
+    if images.is_dir():
+        tars = sorted(images.glob("*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in tars[keep:]:
+            old.unlink(missing_ok=True)

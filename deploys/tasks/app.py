@@ -46,8 +46,10 @@ def install_release() -> object:
                 f"rm -rf '{target}' && mkdir -p '{target}/wheels'",
                 f"tar -xf '{tarball}' -C '{target}/wheels'",
                 f"{data.python} -m venv '{target}/venv'",
-                f"'{target}/venv/bin/pip' install -q --no-index --no-cache-dir "
-                f"--find-links '{target}/wheels' 'gept{extras}'",
+                f"'{target}/venv/bin/pip' install -q --no-index '{target}'/wheels/uv-*.whl",
+                f"'{target}/venv/bin/uv' pip install -q --offline --no-index --no-cache "
+                f"--find-links '{target}/wheels' --python '{target}/venv/bin/python' "
+                f"'gept{extras}'",
                 f"rm -rf '{target}/wheels' '{tarball}'",
                 f"touch '{target}/.installed'",
             ])

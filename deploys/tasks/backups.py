@@ -23,5 +23,6 @@ def schedule_backups() -> None:
                     user="root", group="root", mode="0755")
     files.template(name="Install the backup script", src=f"{TEMPLATES}/backup/gept-backup.sh.j2",
                    dest="/usr/local/sbin/gept-backup", mode="0755", textfile_dir=TEXTFILE_DIR)
-    files.template(name="Schedule the nightly backup", src=f"{TEMPLATES}/backup/gept-backup.cron.j2",
+    files.template(name="Schedule the nightly backup",
+                   src=f"{TEMPLATES}/backup/gept-backup.cron.j2",
                    dest="/etc/cron.d/gept-backup", mode="0644")

@@ -41,7 +41,9 @@ def configure_base() -> None:
     # Enabled everywhere; systemd itself skips it inside containers (the lab), where the
     # host's clock is shared.
     systemd.service(name="Enable time sync", service="systemd-timesyncd.service",
-                    enabled=True, running=None, restarted=timesync.did_change)
+                    enabled=True, running=None)
+    systemd.service(name="Restart time sync for new servers", service="systemd-timesyncd.service",
+                    running=None, restarted=True, _if=timesync.did_change)
 
     files.template(name="Allow unattended security upgrades only",
                    src=f"{TEMPLATES}/base/50unattended-upgrades.j2",
@@ -58,6 +60,8 @@ def configure_base() -> None:
     unit = files.template(name="Install the firewall unit",
                           src=f"{TEMPLATES}/base/gept-firewall.service.j2",
                           dest="/etc/systemd/system/gept-firewall.service", mode="0644")
+    systemd.daemon_reload(name="Reload systemd for the new firewall unit", _if=unit.did_change)
     systemd.service(name="Enable the firewall", service="gept-firewall.service",
-                    running=True, enabled=True, daemon_reload=unit.did_change,
-                    restarted=rules.did_change or unit.did_change)
+                    running=True, enabled=True)
+    systemd.service(name="Reload the firewall rules", service="gept-firewall.service",
+                    restarted=True, _if=lambda: rules.did_change() or unit.did_change())

@@ -22,9 +22,10 @@ def run_engine(triggers: list[object]) -> None:
         name="Install the recommendation-engine unit",
         src=f"{TEMPLATES}/engine/recommendation-engine.service.j2",
         dest="/etc/systemd/system/recommendation-engine.service", mode="0644")
+    systemd.daemon_reload(name="Reload systemd for the new engine unit", _if=unit.did_change)
     systemd.service(
         name="Start the recommendation engine", service="recommendation-engine.service",
-        running=True, enabled=True, daemon_reload=unit.did_change)
+        running=True, enabled=True)
     systemd.service(
         name="Restart the engine for a new release or configuration",
         service="recommendation-engine.service", restarted=True,

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, postgres, systemd
+from pyinfra.operations import apt, files, postgres, server, systemd
 
 from deploys.guard import postgres_conf_path
-from deploys.secrets import secret
 from deploys.tasks import TEMPLATES
 
 
 @deploy("Install and configure PostgreSQL")
-def configure_postgres(restart_allowed: bool = False) -> None:
+def configure_postgres(password_file: object, restart_allowed: bool = False) -> None:
     """Install PostgreSQL, tune it, create the role and database.
 
     Args:
+        password_file: the operation writing /etc/gept/db_password (set the password when
+            it changed; the password never travels in a command line).
         restart_allowed: the guard approved the ``restart-postgres`` zone for this run.
     """
     data = host.data
@@ -37,9 +38,16 @@ def configure_postgres(restart_allowed: bool = False) -> None:
     systemd.service(name="Restart PostgreSQL (coordinated: restart-postgres)", service=unit,
                     restarted=True, _if=lambda: tuned.did_change() and restart_allowed)
 
-    password = secret("db_password", data)
     psql = {"_sudo_user": "postgres", "_use_sudo_login": False, "_chdir": "/"}
-    postgres.role(name=f"Create the {data.db_user} role", role=data.db_user,
-                  password=password, login=True, **psql)
+    role = postgres.role(name=f"Create the {data.db_user} role", role=data.db_user,
+                         login=True, **psql)
+    # Read on the host from the 0600 file and passed through stdin: never in argv or logs.
+    server.shell(
+        name=f"Set the {data.db_user} password from {data.config_dir}/db_password",
+        commands=[f"printf '%s\\n' \"ALTER ROLE \\\"{data.db_user}\\\" PASSWORD :'pw';\" | "
+                  f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "
+                  f"-v pw=\"$(cat {data.config_dir}/db_password)\""],
+        _chdir="/",
+        _if=lambda: role.did_change() or password_file.did_change())  # type: ignore[attr-defined]
     postgres.database(name=f"Create the {data.db_name} database", database=data.db_name,
                       owner=data.db_user, encoding="UTF8", **psql)

@@ -111,8 +111,9 @@ def run_tunnel() -> None:
                           src=f"{TEMPLATES}/tunnel/gept-db-tunnel.service.j2",
                           dest="/etc/systemd/system/gept-db-tunnel.service", mode="0644",
                           key=KEY, known_hosts=f"{KEY_DIR}/known_hosts")
+    systemd.daemon_reload(name="Reload systemd for the new tunnel unit", _if=unit.did_change)
     systemd.service(name="Start the database tunnel", service="gept-db-tunnel.service",
-                    running=True, enabled=True, daemon_reload=unit.did_change)
+                    running=True, enabled=True)
     systemd.service(name="Restart the tunnel for a new unit or host key",
                     service="gept-db-tunnel.service", restarted=True,
                     _if=lambda: unit.did_change() or bool(known and known.did_change()))

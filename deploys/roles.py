@@ -1,0 +1,63 @@
+"""What each role runs, in one place, so that operations both hosts share (base system,
+release, configuration) are the *same* pyinfra operations and run on both in parallel.
+
+Entry points: ``site.py`` (both roles), ``ampere.py``, ``hydra.py`` (one role each).
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+
+from deploys import guard
+from deploys.tasks import (
+    app,
+    backups,
+    base,
+    collectors,
+    config,
+    docker,
+    engine,
+    inference,
+    models,
+    monitoring,
+    postgres,
+    schema,
+    training,
+    tunnel,
+)
+
+ROLES = ("ampere", "hydra")
+
+
+def converge(only: str | None = None) -> None:
+    """Converge this host into its role(s); ``only`` limits to one role.
+
+    The guard runs first, while pyinfra is still planning: a refused danger zone ends the
+    whole run (exit 3) before any host has changed.
+    """
+    roles = [r for r in ROLES if r in host.groups and (only is None or r == only)]
+    if not roles:
+        return
+    approved = guard.check()
+    is_ampere = "ampere" in roles
+    is_hydra = "hydra" in roles
+
+    base.configure_base()
+    settings = config.write_config()
+    if is_ampere:
+        postgres.configure_postgres(password_file=settings[0],
+                                    restart_allowed="restart-postgres" in approved)
+    current = app.install_release()
+    if is_ampere:
+        schema.migrate_schema(schema_zone_allowed="predictions-schema" in approved)
+        engine.run_engine(triggers=[current, *settings])
+        models.apply_model_pins(allowed="model-registry" in approved)
+        docker.install_docker()
+        collectors.run_collectors()
+        monitoring.run_monitoring()
+        backups.schedule_backups()
+        tunnel.accept_tunnel()
+    if is_hydra:
+        training.prepare_training()
+        tunnel.run_tunnel()
+    inference.schedule_inference()
