@@ -4,12 +4,13 @@ A release version is ``<package version>+<content hash>``: the hash covers the p
 sources and ``pyproject.toml``, so an unchanged tree is the same release and the deploy is a
 no-op, while any change makes a new release directory on the hosts.
 
-Source: the committed tree (``git archive HEAD``) by default, so a half-edited working tree
-never ships; ``GEPT_RELEASE_SOURCE=worktree`` ships the working tree instead (and
-hashes its files). ``GEPT_RELEASE_PIN=<version>`` reuses an already built release (test sessions
-pin one so that commits landing mid-session do not change what they converge to). The wheelhouse holds
-the ``gept`` wheel and every dependency wheel, so hosts install with ``--no-index`` and need
-no access to PyPI.
+Source: the committed tree (``git archive HEAD``) by default, so a half-edited working
+tree never ships; ``GEPT_RELEASE_SOURCE=worktree`` ships the working tree instead (and
+hashes its files). ``GEPT_RELEASE_PIN=<version>`` reuses an already built release (test
+sessions pin one so that commits landing mid-session do not change what they converge to).
+
+The wheelhouse holds the ``gept`` wheel and every dependency wheel (and uv), so hosts
+install with ``--no-index`` and need no access to PyPI.
 
 Built once per controller process and cached on disk under
 ``$XDG_CACHE_HOME/gept/releases/<version>/`` (``wheelhouse.tar``).
