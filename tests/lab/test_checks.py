@@ -7,6 +7,7 @@ deploys/hydra.py, with a trained model and inference running).
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,6 +17,7 @@ from breakage import (
     engine_stopped,
     gept_check,
     predictions_stale,
+    wait_for,
 )
 
 if TYPE_CHECKING:
@@ -37,7 +39,19 @@ def _failed(report: dict[str, Any]) -> list[tuple[str, str]]:
     return [(f["host"], f["check"]) for f in report["failures"]]
 
 
+def _prometheus_has_scraped_everything(lab: LabHandle) -> bool:
+    out = lab.run("ampere", "curl -fsS -m 5 http://127.0.0.1:9090/api/v1/targets").stdout
+    try:
+        found = json.loads(out)["data"]["activeTargets"]
+    except (ValueError, KeyError):
+        return False
+    return bool(found) and all(t["health"] != "unknown" for t in found)
+
+
 def test_check_passes_on_the_converged_lab(converged: LabHandle) -> None:
+    # Right after a converge Prometheus may not have scraped yet ("unknown" is not "up").
+    wait_for("Prometheus to scrape every target once",
+             lambda: _prometheus_has_scraped_everything(converged), timeout=120)
     code, report = check_json()
     assert report["summary"]["passed"] > 30
     assert code == 0, f"checks failed on a converged lab: {report['failures']}"

@@ -19,6 +19,8 @@ import pytest
 import yaml
 from breakage import predictions_stale, wait_for
 
+from gept.core.config import COLLECTOR_INTERVALS
+
 if TYPE_CHECKING:
     from tests.lab.conftest import LabHandle
 
@@ -76,8 +78,7 @@ def test_prometheus_has_the_engine_and_collector_metrics(converged: LabHandle) -
              lambda: bool(query("gept_predictions_age_seconds")), timeout=90)
     intervals = {r["metric"]["collector"]: float(r["value"][1])
                  for r in query("max%20by%20(collector)%20(gept_collector_interval_seconds)")}
-    assert intervals == {"5m": 300, "latest": 60, "1h": 3600, "items": 86400, "news": 1800,
-                         "players": 300}
+    assert intervals == {name: float(s) for name, s in COLLECTOR_INTERVALS.items()}
 
 
 def test_every_rendered_alert_is_loaded(converged: LabHandle) -> None:
