@@ -41,9 +41,7 @@ def test_promtool_check_rules_accepts_alerts(rendered: Path) -> None:
 
 
 def test_amtool_check_config_accepts_alertmanager_yml(rendered: Path, tmp_path: Path) -> None:
-    amtool = shutil.which("amtool")
-    if amtool is None:
-        pytest.fail("amtool not found: install Debian's `prometheus-alertmanager` package")
+    amtool = _amtool()
     with_webhook = tmp_path / "alertmanager-webhook.yml"
     with_webhook.write_text(render("alertmanager.yml.j2",
                                    alert_webhook_url="http://127.0.0.1:9095/alerts",
@@ -140,3 +138,33 @@ def test_full_context_scrapes_every_contract_exporter(rendered: Path) -> None:
     assert targets["collector-status"] == ["127.0.0.1:8080"]
     assert targets["node"] == ["127.0.0.1:9110"]
     assert targets["postgres"] == ["127.0.0.1:9187"]
+
+
+def _amtool() -> str:
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.fail("amtool not found: install Debian's `prometheus-alertmanager` package")
+    return amtool
+
+
+@pytest.mark.parametrize(("webhook", "receiver"), [("", "null"),
+                                                   ("http://127.0.0.1:9095/alerts", "webhook")])
+@pytest.mark.parametrize("severity", ["critical", "warning"])
+def test_alertmanager_routes_by_severity(tmp_path: Path, webhook: str, receiver: str,
+                                         severity: str) -> None:
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(render("alertmanager.yml.j2", alert_webhook_url=webhook))
+    result = _run(_amtool(), "config", "routes", "test", f"--config.file={config}",
+                  f"severity={severity}", "alertname=PredictionsStale")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receiver
+    routes = {r["matchers"][0]: r for r in yaml.safe_load(config.read_text())["route"]["routes"]}
+    assert routes[f'severity="{severity}"']["repeat_interval"] == (
+        "1h" if severity == "critical" else "4h")
+
+
+def test_alertmanager_config_holds_no_secret_inline() -> None:
+    text = render("alertmanager.yml.j2", alert_webhook_url="http://127.0.0.1:9095/alerts",
+                  alert_webhook_credentials_file="/etc/gept/relay_token")
+    assert "credentials_file" in text
+    assert "credentials:" not in text.replace("credentials_file", "")
