@@ -55,7 +55,8 @@ def run_collectors() -> None:
     running = host.get_fact(ComposeServicesRunning, project=PROJECT)
     all_up = all(running.get(s) for s in service_names(intervals))
     changed = [op for op in (loaded, env, compose, recorded) if op is not None]
+    # A stopped service is a certain change (visible to `gept drift`), not a conditional one.
     docker.compose(
         name="Bring the collectors up", project_directory=data.collectors_dir,
         project_name=PROJECT, compose_command="docker-compose", remove_orphans=True,
-        _if=lambda: (not all_up) or any(op.did_change() for op in changed))
+        _if=None if not all_up else lambda: any(op.did_change() for op in changed))

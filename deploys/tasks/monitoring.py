@@ -89,7 +89,8 @@ def run_monitoring() -> None:
     running = host.get_fact(ComposeServicesRunning, project=PROJECT)
     wanted = SERVICES + (["grafana"] if data.get("grafana_enabled", True) else [])
     all_up = all(running.get(s) for s in wanted)
+    # A stopped service is a certain change (visible to `gept drift`), not a conditional one.
     docker.compose(
         name="Bring monitoring up", project_directory=root, project_name=PROJECT,
         compose_command="docker-compose", remove_orphans=True,
-        _if=lambda: (not all_up) or any(op.did_change() for op in changed))
+        _if=None if not all_up else lambda: any(op.did_change() for op in changed))
