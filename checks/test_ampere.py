@@ -193,7 +193,7 @@ def test_monitoring_service_up(ampere: Target, service: str) -> None:
     assert answer.status == 200, f"{service} on :{port}: {answer.describe()}"
 
 
-@pytest.mark.parametrize("job", ["engine", "collectors"])
+@pytest.mark.parametrize("job", ["engine", "collectors", "collector-status", "node", "postgres"])
 def test_prometheus_scrapes(ampere: Target, job: str) -> None:
     """Prometheus scrapes the job and its targets are up."""
     port = ampere.get("prometheus_port")
