@@ -131,3 +131,20 @@ def test_latest_items_news_players_round_trip_and_are_idempotent(db_dsn: str) ->
                     "https://oldschool.runescape.wiki/w/Abyssal_whip", True)
     assert desc == (10_000,)
     assert players == [(T0, 123_456)]
+
+
+def test_writes_inside_a_callers_transaction_commit_with_it(db_dsn: str) -> None:
+    from gept.db import partitions
+
+    with psycopg.connect(db_dsn) as conn:
+        # Partitions first: creating one inside the open transaction would lock the table
+        # against the other connection that counts below.
+        partitions.ensure(conn, "price_data_5min", T0)
+        conn.execute("SELECT 1")  # the caller's transaction is open
+        first = write_price_blocks(conn, "price_data_5min", block(T0), fast_path=False)
+        second = write_price_blocks(conn, "price_data_5min", block(T0 + timedelta(minutes=5)),
+                                    fast_path=False)
+        assert count(db_dsn, "price_data_5min") == 0  # not visible before the caller commits
+        conn.commit()
+    assert (first.written, second.written) == (50, 50)
+    assert count(db_dsn, "price_data_5min") == 100

@@ -13,6 +13,10 @@ Every writer follows the same recipe, in ONE transaction so a batch is never hal
 COPY + one set-based INSERT is several times faster than ``executemany`` and keeps the
 conflict handling inside PostgreSQL.
 
+Give the writers a connection that is not inside a transaction (autocommit, or idle): each
+write then commits on its own. Inside a caller's open transaction the rows commit (or roll
+back) with it, and a partition created on the way stays locked until then.
+
 Example:
     >>> with connect() as conn:                                        # doctest: +SKIP
     ...     result = write_price_blocks(conn, "price_data_5min", snapshot.rows)
@@ -150,6 +154,9 @@ def _stage_and_insert(conn: psycopg.Connection[Any], table: str, cols: Sequence[
     stage_name = f"_stage_{table}"
     stage = sql.Identifier(stage_name)
     col_ids = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+    # Inside a caller's transaction an earlier call's table is still there (ON COMMIT DROP
+    # waits for the outer commit): start from a fresh one.
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{stage}").format(stage=stage))
     conn.execute(sql.SQL(
         "CREATE TEMP TABLE {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP").format(
         stage=stage, table=sql.Identifier(table)))
