@@ -33,10 +33,12 @@ The last line reads exactly:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -280,6 +282,22 @@ def measure(servers: Servers, duration: float, rounds: int, script: Path
     return {k: sorted(v)[len(v) // 2] for k, v in results.items()}
 
 
+def _time_candidate_load(dsn: str, batch: datetime) -> float:
+    """Milliseconds the engine's candidate-set statement takes for ``batch`` (median of 3)."""
+    from gept.engine import repository
+
+    async def run() -> float:
+        times = []
+        async with await psycopg.AsyncConnection.connect(dsn) as conn:
+            for _ in range(3):
+                t0 = time.perf_counter()
+                await repository.candidates(conn, batch)
+                times.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(times)
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     """Run the benchmark and print the summary line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -331,6 +349,9 @@ def main() -> None:
                     print(f"10x history: +{more} older batches, {rows[0] if rows else 0:,} "
                           f"prediction rows ({time.perf_counter() - t0:.0f} s to generate)",
                           flush=True)
+            load_ms = _time_candidate_load(dsn, newest)
+            print(f"{label}: the once-per-batch candidate load takes {load_ms:.0f} ms "
+                  "(off the request path)", flush=True)
             servers = Servers(dsn, workdir)
             try:
                 servers.start_engine()
