@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "monitorin
 from monitoring_render import alert_rules, render
 
 RULES_DIR = "/opt/gept/monitoring/rules"
-FAST_RULES = f"{RULES_DIR}/labtest-fast.yml"
+FAST_GROUP = "labtest-fast"
+FAST_RULES = f"{RULES_DIR}/{FAST_GROUP}.yml"
 
 
 @pytest.fixture(scope="module")
@@ -88,34 +89,55 @@ def test_every_rendered_alert_is_loaded(converged: LabHandle) -> None:
     assert expected <= loaded, f"missing: {sorted(expected - loaded)}"
 
 
+def _age(lab: LabHandle) -> float:
+    """gept_predictions_age_seconds as Prometheus last scraped it (+Inf when absent)."""
+    result = api(lab, "http://127.0.0.1:9090/api/v1/query?query="
+                      "gept_predictions_age_seconds")["data"]["result"]
+    return float(result[0]["value"][1]) if result else float("inf")
+
+
 def _fast_predictions_rule() -> str:
     """The real PredictionsStale rule from the template, with ``for: 0s`` for the lab."""
     doc = yaml.safe_load(render("alerts.yml.j2", alert_for={"PredictionsStale": "0s"}))
     (group,) = [g for g in doc["groups"] if g["name"] == "gept-predictions"]
-    group["name"] = "labtest-fast"
+    group["name"] = FAST_GROUP
     group["rules"] = [r for r in group["rules"] if r["alert"] == "PredictionsStale"]
+    # Tells this copy's alerts apart from the production rule's, should that fire as well.
+    group["rules"][0]["labels"]["lab_test"] = FAST_GROUP
     return yaml.safe_dump({"groups": [group]}, sort_keys=False)
 
 
-def _firing(lab: LabHandle, name: str) -> bool:
-    alerts = api(lab, "http://127.0.0.1:9090/api/v1/alerts")["data"]["alerts"]
-    return any(a["labels"]["alertname"] == name and a["state"] == "firing" for a in alerts)
+def _fast_rule_state(lab: LabHandle) -> str:
+    """State of the lab copy of PredictionsStale: inactive, pending or firing ("" if absent)."""
+    groups = api(lab, "http://127.0.0.1:9090/api/v1/rules")["data"]["groups"]
+    for group in groups:
+        if group["name"] == FAST_GROUP:
+            return str(group["rules"][0]["state"])
+    return ""
+
+
+def _in_alertmanager(lab: LabHandle) -> bool:
+    return any(a["labels"].get("alertname") == "PredictionsStale"
+               and a["labels"].get("lab_test") == FAST_GROUP
+               for a in api(lab, "http://127.0.0.1:9093/api/v2/alerts"))
 
 
 def test_stale_predictions_fire_the_alert_and_reach_alertmanager(converged: LabHandle) -> None:
-    assert not _firing(converged, "PredictionsStale"), "PredictionsStale fires before the test"
     converged.sh("ampere", f"cat > {FAST_RULES} <<'EOF'\n{_fast_predictions_rule()}EOF")
     try:
         api(converged, "http://127.0.0.1:9090/-/reload", method="POST")
+        wait_for("the lab copy of PredictionsStale to load",
+                 lambda: _fast_rule_state(converged) != "", timeout=60)
+        # Fresh predictions: the rule (for: 0s) is evaluated and stays quiet.
+        wait_for("fresh predictions in the engine's metrics", lambda: _age(converged) < 600,
+                 timeout=60)
+        assert _fast_rule_state(converged) == "inactive"
         with predictions_stale(converged):
             wait_for("PredictionsStale to fire in Prometheus",
-                     lambda: _firing(converged, "PredictionsStale"), timeout=120)
-            wait_for("PredictionsStale to reach Alertmanager", lambda: any(
-                a["labels"]["alertname"] == "PredictionsStale"
-                for a in api(converged, "http://127.0.0.1:9093/api/v2/alerts")), timeout=90)
-            age = api(converged, "http://127.0.0.1:9090/api/v1/query?query="
-                                 "gept_predictions_age_seconds")["data"]["result"]
-            assert float(age[0]["value"][1]) > 600
+                     lambda: _fast_rule_state(converged) == "firing", timeout=120)
+            wait_for("PredictionsStale to reach Alertmanager",
+                     lambda: _in_alertmanager(converged), timeout=90)
+            assert _age(converged) > 600
     finally:
         converged.run("ampere", f"rm -f {FAST_RULES}")
         api(converged, "http://127.0.0.1:9090/-/reload", method="POST")
