@@ -43,7 +43,8 @@ def test_firewall_drops_by_default(target: Target) -> None:
 def test_firewall_opens_configured_ports(target: Target) -> None:
     """The firewall opens exactly the configured ports."""
     expected = {int(p) for p in target.get("firewall_open_ports")}
-    assert _open_ports(_ruleset(target)) == expected
+    actual = _open_ports(_ruleset(target))
+    assert actual == expected, f"open ports {sorted(actual)}, configured {sorted(expected)}"
 
 
 @pytest.mark.parametrize("service", sorted(CLOSED))
