@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 import secrets as pysecrets
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from gept.runbook import lock as locks
 from gept.runbook.hosts import Host
 from gept.runbook.plan import Action, Plan, StepPlan, public_params
 from gept.runbook.transport import Outcome, Session, run_local
+from gept.runbook.verdict import evaluate_verdict, judge
 
 TAIL = 2000
 OUTPUT_MAX = 4000
@@ -136,14 +136,14 @@ class _Run:
                 tries += 1
                 remaining = max(1.0, deadline - time.monotonic())
                 out = self._issue(host, action, min(step.timeout, remaining))
-                ok, why = _judge(out, action)
+                ok, why = judge(out, action)
                 if ok or time.monotonic() >= deadline or tries >= 10_000:
                     if not ok:
                         why = f"not ready after {action.wait_timeout:g}s ({tries} tries): {why}"
                     return out, ok, why
                 time.sleep(min(action.wait_interval or 2, max(0, deadline - time.monotonic())))
         out = self._issue(host, action, step.timeout)
-        ok, why = _judge(out, action)
+        ok, why = judge(out, action)
         return out, ok, why
 
     def run_step(self, step: StepPlan) -> bool:
@@ -183,46 +183,6 @@ class _Run:
             if step.on_failure != "continue":
                 return False, step.on_failure if name == "steps" else "abort"
         return all_ok, None
-
-
-def _judge(out: Outcome, action: Action) -> tuple[bool, str]:
-    if out.error is not None:
-        return False, out.error
-    stdout = out.stdout
-    if action.http_status is not None:
-        body, _, code = stdout.rstrip("\n").rpartition("\n")
-        if out.exit != 0:
-            return False, f"curl exit {out.exit}: {out.stderr.strip()[-200:]}"
-        if code.strip() != str(action.http_status):
-            return False, f"HTTP {code.strip() or '?'} (expected {action.http_status})"
-        if action.http_contains is not None and action.http_contains not in body:
-            return False, f"response does not contain {action.http_contains!r}"
-        return True, ""
-    if out.exit != 0:
-        detail = (out.stderr.strip() or out.stdout.strip())[-300:]
-        return False, f"exit {out.exit}: {detail}"
-    if action.expect is not None and not re.search(action.expect, stdout):
-        return False, f"output does not match {action.expect!r}: {stdout.strip()[-200:]!r}"
-    return True, ""
-
-
-def _verdict(run: _Run) -> dict[str, Any] | None:
-    outputs: dict[str, list[str]] = {}
-    for data in run.hosts.values():
-        for k, v in data["outputs"].items():
-            outputs.setdefault(k, []).append(v)
-    for rule in run.rb.verdict:
-        cond = rule.when
-        if cond is not None:
-            if cond.failed and not any(n in run.failed_steps for n in cond.failed):
-                continue
-            if cond.passed and not all(run.passed.get(n) for n in cond.passed):
-                continue
-            if cond.matches and not all(any(re.search(rx, v) for v in outputs.get(k, []))
-                                        for k, rx in cond.matches.items()):
-                continue
-        return {"verdict": rule.verdict, "next": rule.next}
-    return None
 
 
 def run_plan(plan: Plan, token: str | list[str] | None = None, run_id: str | None = None,
@@ -282,7 +242,7 @@ def run_plan(plan: Plan, token: str | list[str] | None = None, run_id: str | Non
             cl.release()
         for s in run.sessions.values():
             s.close()
-    verdict = _verdict(run)
+    verdict = evaluate_verdict(run.rb, run.hosts, run.failed_steps, run.passed)
     return {
         "run_id": run.run_id, "runbook": rb.name, "class": rb.class_, "zones": list(rb.zones),
         "plan_hash": plan.plan_hash, "status": status,
