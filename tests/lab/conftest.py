@@ -25,6 +25,9 @@ from typing import Any
 
 import pytest
 
+# The deploys' session fixture: both hosts converged, a model trained, inference run.
+from fixtures_converge import converged_lab  # noqa: F401
+
 from gept.core.errors import GeptError
 from gept.inventory import Inventory, load_inventory
 from gept.lab.lab import Lab

@@ -1,0 +1,67 @@
+"""The converged lab, shared by every lab test that needs Ampere and Hydra as production.
+
+Fixture ``converged_lab`` (session scope; imported by ``tests/lab/conftest.py``) takes the
+``lab`` fixture, then:
+
+1. pins the release (built once from the committed tree) so commits landing during the
+   session do not change what the hosts converge to;
+2. converges both hosts with ``deploys/site.py`` and converges them *again* — the second
+   run's pyinfra ``--json`` results are kept for the idempotency test;
+3. runs the demo's data path: the market simulator on Ampere, backfilled history, a model
+   trained on Hydra and promoted, one primary inference run.
+
+It returns the same ``LabHandle`` as ``lab``; ``CONVERGE`` holds the two runs' results.
+Every pyinfra call runs under a timeout. A failure fails the tests (never skips) with
+pyinfra's output.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from gept import demo
+
+CONVERGE: dict[str, Any] = {}
+HISTORY_DAYS = 10
+
+
+def pin_release() -> str:
+    """Build (or reuse) the release of HEAD and pin it for this session's pyinfra runs."""
+    import sys
+
+    sys.path.insert(0, str(demo.REPO))
+    from deploys.release import current_release
+
+    version = current_release().version
+    os.environ["GEPT_RELEASE_PIN"] = version
+    return version
+
+
+def _fail(what: str, result: demo.ConvergeResult) -> None:
+    pytest.fail(f"{what} failed (exit {result.returncode}, {result.seconds:.0f} s):\n"
+                f"{result.stderr[-4000:]}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def converged_lab(lab: Any) -> Any:
+    """The lab with both roles converged, data collected, a model trained and inference run."""
+    CONVERGE["release"] = pin_release()
+    first = demo.converge()
+    if first.returncode != 0:
+        _fail("converging the lab (deploys/site.py)", first)
+    second = demo.converge()
+    if second.returncode != 0:
+        _fail("re-converging the lab", second)
+    CONVERGE.update(first=first, second=second)
+    hosts = demo.Hosts()
+    try:
+        demo.start_simulator(hosts)
+        CONVERGE["backfill"] = demo.seed_history(hosts, HISTORY_DAYS)
+        CONVERGE["train"] = demo.train_and_promote(hosts, HISTORY_DAYS)
+        CONVERGE["infer"] = demo.infer(hosts)
+    except Exception as exc:  # a failed data step fails every test that needs it
+        pytest.fail(f"preparing the converged lab's data failed: {exc}", pytrace=False)
+    return lab

@@ -1,0 +1,102 @@
+"""The deploys against the lab: converge, idempotency, services, and the engine answering
+from a model trained in the lab. Uses the session's ``converged_lab`` (both hosts converged
+twice by ``deploys/site.py``, data backfilled, a model trained on Hydra, inference run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from fixtures_converge import CONVERGE
+
+from gept import demo
+
+pytestmark = pytest.mark.timeout(2400)
+
+
+def test_both_roles_converge(converged_lab: Any) -> None:
+    first = CONVERGE["first"]
+    assert first.returncode == 0
+    # Every operation of both roles ran without error on both hosts.
+    assert first.totals["error"] == 0, first.totals
+
+
+def test_second_run_reports_zero_changes(converged_lab: Any) -> None:
+    second = CONVERGE["second"]
+    assert second.returncode == 0
+    assert second.changed == {}, f"operations changed on a re-run: {second.changed}"
+    assert second.totals["success"] == 0
+    assert second.totals["no_change"] == second.totals["hosts"]
+
+
+def test_postgres_engine_collectors_crons_and_tunnel_run(converged_lab: Any) -> None:
+    lab = converged_lab
+    assert lab.sh("ampere", "systemctl is-active postgresql@15-main").strip() == "active"
+    assert lab.sh("ampere", "systemctl is-active recommendation-engine").strip() == "active"
+    listen = lab.sh("ampere", "runuser -u postgres -- psql -tAc 'SHOW listen_addresses'")
+    assert listen.strip() == "localhost"
+    running = lab.sh("ampere", "docker ps --filter label=com.docker.compose.project=collectors "
+                     "--format '{{.Label \"com.docker.compose.service\"}}'").split()
+    assert sorted(running) == sorted(
+        ["collector-5m", "collector-latest", "collector-1h", "collector-items",
+         "collector-news", "collector-players", "status-page"])
+    assert "--role fallback" in lab.sh("ampere", "cat /etc/cron.d/gept-inference")
+    assert "gept-backup" in lab.sh("ampere", "cat /etc/cron.d/gept-backup")
+    assert "--role primary" in lab.sh("hydra", "cat /etc/cron.d/gept-inference")
+    assert lab.sh("hydra", "systemctl is-active gept-db-tunnel").strip() == "active"
+    # The tunnel carries Hydra's database traffic to Ampere's PostgreSQL.
+    count = lab.sh("hydra", "PGPASSWORD=$(cat /etc/gept/db_password) psql -h 127.0.0.1 "
+                   "-p 15432 -U osrs_user -d osrs_data -tAc 'SELECT count(*) FROM items'")
+    assert int(count.strip()) > 0
+
+
+def test_engine_unit_is_hardened_and_secrets_are_private(converged_lab: Any) -> None:
+    lab = converged_lab
+    props = lab.sh("ampere", "systemctl show recommendation-engine -p User -p NoNewPrivileges "
+                   "-p ProtectSystem -p PrivateTmp")
+    assert "User=gept" in props
+    assert "NoNewPrivileges=yes" in props
+    assert "ProtectSystem=strict" in props
+    assert "PrivateTmp=yes" in props
+    modes = lab.sh("ampere", "stat -c '%a %n' /etc/gept /etc/gept/engine.env "
+                   "/etc/gept/db_password /opt/gept/collectors/.env")
+    assert modes.split("\n")[0].startswith("700 ")
+    assert all(line.startswith("600 ") for line in modes.strip().split("\n")[1:]), modes
+
+
+def test_firewall_opens_only_ssh_and_the_engine(converged_lab: Any) -> None:
+    rules = converged_lab.sh("ampere", "nft list table inet gept_firewall")
+    assert "policy drop" in rules
+    assert "tcp dport { 22, 8000 } accept" in rules
+
+
+def test_engine_answers_from_a_model_trained_in_the_lab(converged_lab: Any) -> None:
+    trained = CONVERGE["train"]
+    body = demo.recommendations()
+    recs = body.get("recommendations", [])
+    assert recs, f"no recommendations: {json.dumps(body)[:500]}"
+    # The ACTIVE model is the one this session trained on Hydra.
+    active = converged_lab.sh("ampere", "runuser -u postgres -- psql -d osrs_data -tAc "
+                              "\"SELECT run_id, task_type FROM model_registry "
+                              "WHERE status = 'ACTIVE'\"")
+    assert active.strip(), "no ACTIVE model"
+    assert any(str(run) in active for run in _run_ids(trained)), (active, trained)
+
+
+def _run_ids(trained: dict[str, Any]) -> list[str]:
+    ids = [trained.get("run_id")] + [m.get("run_id") for m in trained.get("models", [])
+                                      if isinstance(m, dict)]
+    return [str(i) for i in ids if i]
+
+
+def test_drift_reports_nothing_after_converge(converged_lab: Any) -> None:
+    proc = subprocess.run([sys.executable, "-m", "gept.cli", "drift", "--inventory",
+                           str(demo.INVENTORY), "--json"], capture_output=True, text=True,
+                          timeout=600, cwd=demo.REPO, check=False)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, report
+    assert report["changed"] is False
+    assert set(report["hosts"]) == {"ampere", "hydra"}
