@@ -103,6 +103,15 @@ def model_registry_changes(active: dict[str, int],
             for scope, model_id in sorted(pins.items()) if active.get(scope) != int(model_id)]
 
 
+def active_models(h: Any) -> dict[str, int]:
+    """ACTIVE model per scope, read on Hydra through its tunnel (models live on Hydra)."""
+    data = h.data
+    result: dict[str, int] = h.get_fact(
+        ActiveModels, database=data.db_name, port=data.tunnel_local_port, user=data.db_user,
+        password_file=f"{data.config_dir}/db_password")
+    return result
+
+
 def peer(name: str) -> Any | None:
     """Another host of this run (connected), or ``None`` when it is not part of it."""
     try:
@@ -145,13 +154,12 @@ def detect(current_host: Any = None) -> dict[str, list[dict[str, Any]]]:
                                    dict(data.collector_intervals))
         if changes:
             zones["collector-intervals"] = changes
+    if "hydra" in h.groups:
         pins = dict(data.get("model_pins") or {})
         if pins:
-            changes = model_registry_changes(h.get_fact(ActiveModels, database=data.db_name),
-                                             pins)
+            changes = model_registry_changes(active_models(h), pins)
             if changes:
                 zones["model-registry"] = changes
-    if "hydra" in h.groups:
         enabled = bool(data.get("inference_enabled", True))
         tunnel = bool(data.get("tunnel_enabled", True))
         if not (enabled and tunnel):

@@ -51,7 +51,6 @@ def converge(only: str | None = None) -> None:
     if is_ampere:
         schema.migrate_schema(schema_zone_allowed="predictions-schema" in approved)
         engine.run_engine(triggers=[current, *settings])
-        models.apply_model_pins(allowed="model-registry" in approved)
         docker.install_docker()
         collectors.run_collectors()
         monitoring.run_monitoring()
@@ -60,4 +59,5 @@ def converge(only: str | None = None) -> None:
     if is_hydra:
         training.prepare_training()
         tunnel.run_tunnel()
+        models.apply_model_pins(allowed="model-registry" in approved)
     inference.schedule_inference()

@@ -111,8 +111,15 @@ class ActiveModels(FactBase):
     def default() -> dict[str, int]:
         return {}
 
-    def command(self, database: str) -> str:
-        return _psql(database, "SELECT scope, id FROM model_registry WHERE status = 'ACTIVE'")
+    def command(self, database: str, port: int | None = None, user: str | None = None,
+                password_file: str | None = None) -> str:
+        sql = "SELECT scope, id FROM model_registry WHERE status = 'ACTIVE'"
+        if port is None:
+            return _psql(database, sql)
+        # Through Hydra's tunnel, as the application role.
+        return (f"PGPASSWORD=\"$(cat {shlex.quote(password_file or '')})\" psql -X -q -A -t "
+                f"-F ' ' -h 127.0.0.1 -p {int(port)} -U {shlex.quote(user or '')} "
+                f"-d {shlex.quote(database)} -c {shlex.quote(sql)} 2>/dev/null || true")
 
     def process(self, output: list[str]) -> dict[str, int]:
         active: dict[str, int] = {}

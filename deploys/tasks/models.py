@@ -1,7 +1,8 @@
-"""Model pins (inventory ``model_pins = {scope: model_id}``): make the pinned model the
+"""Model pins (Hydra's inventory ``model_pins = {scope: model_id}``): make the pinned model the
 ACTIVE one of its scope with ``gept models promote``. Writing the registry is the
 ``model-registry`` danger zone; the guard has required a token before this runs, and the
-host approves that exact promotion in its own coordination store for the one command."""
+host approves that exact promotion in its own coordination store for the one command.
+Runs on Hydra: promotion verifies the model's artifact, and the models live there."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
-from deploys.facts.gept import ActiveModels
+from deploys.guard import active_models
 
 
 @deploy("Apply model pins")
@@ -21,7 +22,7 @@ def apply_model_pins(allowed: bool) -> None:
     pins = dict(data.get("model_pins") or {})
     if not pins or not allowed:
         return
-    active = host.get_fact(ActiveModels, database=data.db_name)
+    active = active_models(host)
     venv = f"{data.app_root}/current/venv/bin"
     for scope, model_id in sorted(pins.items()):
         if active.get(scope) == int(model_id):

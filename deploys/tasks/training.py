@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
+from pyinfra.operations import apt, files
 
 from deploys.tasks import TEMPLATES
 
@@ -14,6 +14,9 @@ from deploys.tasks import TEMPLATES
 def prepare_training() -> None:
     """training.env (task type, visible GPUs) next to gept.env; the models directory."""
     data = host.data
+    # psql through the tunnel: operators' queries and the model-registry facts.
+    apt.packages(name="Install the PostgreSQL client",
+                 packages=[f"postgresql-client-{data.postgres_version}"], no_recommends=True)
     files.directory(name="Create the models directory", path=data.models_dir,
                     user=data.gept_user, group=data.gept_group, mode="0755")
     files.template(name="Write training.env (CatBoost task type and GPUs)",
