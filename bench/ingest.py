@@ -5,12 +5,13 @@ Starts its own throwaway PostgreSQL (gept.testing.pgserver), migrates it, then m
 1. one 5-minute snapshot of 4,000 items written by ``gept.db.writer.write_price_blocks``
    (the collector's path: validation, staging COPY, INSERT ... ON CONFLICT, one transaction),
    median of several runs, each a new block;
-2. backfilling 1,000,000 rows (250 blocks of 4,000 items, written block by block as
-   ``gept collect backfill`` does) versus a raw ``COPY`` of the same rows into the same
-   table. The ratio is raw time / writer time (1.0x = as fast as raw COPY). The machine may
-   be shared, so the contenders run in interleaved rounds (rotating order) on the same table
-   state; the staging-only path (temp table + ``INSERT ... ON CONFLICT``, what a partly
-   stored block takes) is reported too.
+2. backfilling 1,000,000 rows (250 blocks of 4,000 items, fetched block by block and
+   written in groups of ``GROUP_ROWS`` rows, as ``gept collect backfill`` does) versus a
+   raw ``COPY`` of the same rows into the same table. The ratio is raw time / writer time
+   (1.0x = as fast as raw COPY). The machine may be shared, so the contenders run in
+   interleaved rounds (rotating order) on the same table state. The staging-only path
+   (temp table + ``INSERT ... ON CONFLICT``, what a partly stored block takes) is
+   reported too.
 
 Usage:
     .venv/bin/python bench/ingest.py [--items 4000] [--rows 1000000]
@@ -29,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from gept.collectors.backfill import GROUP_ROWS
 from gept.db import partitions
 from gept.db.migrate import migrate
 from gept.db.writer import copy_price_blocks_raw, write_price_blocks
@@ -67,6 +69,16 @@ def empty_table(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         conn.execute(f"VACUUM ANALYZE {TABLE}")
     finally:
         conn.autocommit = False
+
+
+def backfill_groups(chunk: list[list[PriceBlock]]) -> list[list[PriceBlock]]:
+    """Blocks grouped as ``gept collect backfill`` writes them (GROUP_ROWS rows a write)."""
+    groups: list[list[PriceBlock]] = [[]]
+    for block in chunk:
+        if len(groups[-1]) >= GROUP_ROWS:
+            groups.append([])
+        groups[-1].extend(block)
+    return [g for g in groups if g]
 
 
 def remove_range(conn: psycopg.Connection[tuple[object, ...]], lo: datetime,
@@ -136,9 +148,9 @@ def main() -> None:
                     if who == "raw":
                         n = copy_price_blocks_raw(conn, TABLE, (x for b in chunk for x in b))
                     else:
-                        n = sum(write_price_blocks(conn, TABLE, b,
+                        n = sum(write_price_blocks(conn, TABLE, g,
                                                    fast_path=who == "writer").written
-                                for b in chunk)
+                                for g in backfill_groups(chunk))
                     spent[who] += time.perf_counter() - t0
                     assert n == sum(len(b) for b in chunk), (who, n)
                     if k < len(turn) - 1:
@@ -157,7 +169,8 @@ def main() -> None:
             ratio = raw_s / writer_s
             print(f"raw COPY: {total} rows in {raw_s:.2f} s ({total / raw_s:,.0f} rows/s)")
             print(f"backfill writer: {total} rows in {writer_s:.2f} s "
-                  f"({total / writer_s:,.0f} rows/s, {n_blocks} blocks)")
+                  f"({total / writer_s:,.0f} rows/s, {n_blocks} blocks, "
+                  f"{GROUP_ROWS:,} rows a write)")
             print(f"staging path only (COPY to temp + INSERT ON CONFLICT): {total} rows in "
                   f"{staged_s:.2f} s "
                   f"({raw_s / staged_s:.2f}x raw COPY)")

@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from gept.collectors import gaps
 from gept.core.clock import align
@@ -32,6 +33,10 @@ from gept.market.client import WikiClient
 from gept.market.models import PriceBlock
 
 log = logging.getLogger(__name__)
+GROUP_ROWS = 40_000
+"""Fetched blocks are written together once they hold this many rows (about ten 5-minute
+blocks): one transaction per group instead of per block, so a long backfill runs at the
+speed of a plain COPY. Memory stays bounded by the group."""
 MAX_BLOCKS = 100_000
 """One backfill covers at most this many blocks (about a year of 5-minute blocks)."""
 
@@ -87,9 +92,35 @@ def block_range(since: datetime, until: datetime, step: int) -> list[datetime]:
     return [start + timedelta(seconds=step * i) for i in range(count)]
 
 
-def _write(conn: psycopg.Connection[Any], *, table: str, rows: tuple[PriceBlock, ...]
+def _write(conn: psycopg.Connection[Any], *, table: str, rows: list[PriceBlock]
            ) -> WriteResult:
     return write_price_blocks(conn, table, rows)
+
+
+def _write_group(db: Callable[..., Any], table: str,
+                 group: list[tuple[datetime, tuple[PriceBlock, ...]]],
+                 outcome: dict[datetime, tuple[bool, int, str | None]],
+                 report: BackfillReport) -> None:
+    """Write several fetched blocks in one transaction and account for each block."""
+    rows = [r for _, block_rows in group for r in block_rows]
+    result: WriteResult = db(partial(_write, table=table, rows=rows),
+                             f"backfill write {group[0][0].isoformat()} +{len(group)} blocks")
+    report.blocks_written += len(group)
+    report.rows_written += result.written
+    report.rows_rejected += result.rejected
+    if result.written == len(rows):
+        per_block = {block: len(block_rows) for block, block_rows in group}
+    else:
+        # Some rows were already there (or refused): count what each block holds now.
+        def counts(c: psycopg.Connection[Any]) -> dict[datetime, int]:
+            found = c.execute(sql.SQL(
+                'SELECT "timestamp", count(*) FROM {t} WHERE "timestamp" = ANY(%s) '
+                'GROUP BY 1').format(t=sql.Identifier(table)),
+                ([b for b, _ in group],)).fetchall()
+            return {r[0]: int(r[1]) for r in found}
+        per_block = db(counts, "backfill row counts")
+    for block, _ in group:
+        outcome[block] = (True, per_block.get(block, 0), None)
 
 
 def backfill(dsn: str | None, client: WikiClient, key: str, since: datetime,
@@ -150,8 +181,19 @@ def backfill(dsn: str | None, client: WikiClient, key: str, since: datetime,
             return open_gaps, missing
 
         open_gaps, missing = db(start, "backfill start")
+    except BaseException:
+        _close(holder)
+        raise
+    try:
         report.blocks_present = len(blocks) - len(missing)
         outcome: dict[datetime, tuple[bool, int, str | None]] = {}
+        buffered: list[tuple[datetime, tuple[PriceBlock, ...]]] = []
+
+        def flush() -> None:
+            if buffered:
+                _write_group(db, table, buffered, outcome, report)
+                buffered.clear()
+
         for i, block in enumerate(missing):
             if i and pause > 0:
                 sleep(pause)
@@ -168,12 +210,10 @@ def backfill(dsn: str | None, client: WikiClient, key: str, since: datetime,
                 report.blocks_empty += 1
                 outcome[block] = (False, 0, "the API has no data for this block")
                 continue
-            result = db(partial(_write, table=table, rows=snap.rows),
-                        f"backfill write {block.isoformat()}")
-            report.blocks_written += 1
-            report.rows_written += result.written
-            report.rows_rejected += result.rejected
-            outcome[block] = (True, result.written, None)
+            buffered.append((block, snap.rows))
+            if sum(len(rows) for _, rows in buffered) >= GROUP_ROWS:
+                flush()
+        flush()
 
         def finish(c: psycopg.Connection[Any]) -> None:
             with c.transaction():
@@ -188,8 +228,28 @@ def backfill(dsn: str | None, client: WikiClient, key: str, since: datetime,
                     report.gaps[status] = report.gaps.get(status, 0) + 1
 
         db(finish, "backfill finish")
+    except BaseException as exc:
+        # Do not leave the gaps BACKFILLING: hand them back for the next attempt.
+        _release(dsn, [g.id for g in open_gaps], f"backfill aborted: {exc}")
+        raise
     finally:
-        c = holder.get("c")
-        if c is not None:
-            c.close()
+        _close(holder)
     return report
+
+
+def _close(holder: dict[str, psycopg.Connection[Any]]) -> None:
+    c = holder.pop("c", None)
+    if c is not None:
+        c.close()
+
+
+def _release(dsn: str | None, ids: list[int], error: str) -> None:
+    """Best effort: BACKFILLING gaps go back to DETECTED (the database may be down)."""
+    if not ids:
+        return
+    try:
+        with connect(dsn, autocommit=True) as c:
+            c.execute("UPDATE data_quality SET status = 'DETECTED', error_message = %s "
+                      "WHERE id = ANY(%s) AND status = 'BACKFILLING'", (error[:2000], ids))
+    except (psycopg.Error, GeptError) as exc:
+        log.warning("could not release gaps %s: %s", ids, exc)

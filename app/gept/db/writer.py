@@ -231,25 +231,29 @@ def write_price_blocks(conn: psycopg.Connection[Any], table: PriceTable | str,
         hi = max(r[1] for r in good)
         if table in partitions.PARTITIONED:
             partitions.ensure(conn, table, lo, hi)
-    with _transaction(conn):
-        written = 0
-        if good:
-            direct = fast_path and _range_is_empty(conn, table, lo, hi)
-            if direct:
-                try:
-                    with conn.transaction():
-                        written = _copy(conn, table, _PRICE_COLS, _PRICE_TYPES, good)
-                except psycopg.errors.UniqueViolation:
-                    direct = False
+    # First try: the direct COPY when the range is empty. If a concurrent writer stored part
+    # of the range meanwhile, the COPY hits a duplicate key, the whole transaction rolls back
+    # (no savepoint round trips on the common path) and the staging path runs instead.
+    tries = (True, False) if fast_path and good else (False,)
+    for direct in tries:
+        try:
+            with _transaction(conn):
+                written = 0
+                if good and direct and _range_is_empty(conn, table, lo, hi):
+                    written = _copy(conn, table, _PRICE_COLS, _PRICE_TYPES, good)
+                elif good:
+                    written = _stage_and_insert(
+                        conn, table, _PRICE_COLS, good,
+                        sql.SQL('ON CONFLICT (item_id, "timestamp") DO NOTHING'),
+                        types=_PRICE_TYPES)
+                result = WriteResult(table, len(rows), written, rejected)
+                if before_commit is not None:
+                    before_commit(conn, result)
+            return result
+        except psycopg.errors.UniqueViolation:
             if not direct:
-                written = _stage_and_insert(
-                    conn, table, _PRICE_COLS, good,
-                    sql.SQL('ON CONFLICT (item_id, "timestamp") DO NOTHING'),
-                    types=_PRICE_TYPES)
-        result = WriteResult(table, len(rows), written, rejected)
-        if before_commit is not None:
-            before_commit(conn, result)
-    return result
+                raise
+    raise AssertionError("unreachable")
 
 
 def _range_is_empty(conn: psycopg.Connection[Any], table: str, lo: Any, hi: Any) -> bool:
