@@ -286,3 +286,19 @@ def test_loop_is_bounded_and_stops_when_asked(db_dsn: str, sim: SimulatorServer,
     records = runner.loop(install_signals=False)
     assert len(records) == 1
     assert time.monotonic() - t0 < 30  # stopped while sleeping, not after an hour
+
+
+def test_an_aborted_backfill_hands_its_gaps_back(db_dsn: str, client: WikiClient,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with psycopg.connect(db_dsn) as conn:
+        gaps.record(conn, "price_data_5min", T0, T0 + timedelta(minutes=10))
+        conn.commit()
+
+    def interrupted(_ts: datetime | None = None) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "five_minute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        backfill(db_dsn, client, "5m", T0, T0 + timedelta(minutes=10))
+    (row,) = open_gaps(db_dsn)
+    assert (row[4], row[6]) == ("DETECTED", 1)
