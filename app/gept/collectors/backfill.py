@@ -1,7 +1,8 @@
 """Backfill: fetch past blocks with the API's ``timestamp=`` parameter, block by block.
 
-Blocks already stored are skipped (no API call), each fetched block is written idempotently
-in its own transaction, and the ``data_quality`` gaps inside the range move
+Blocks already stored are skipped (no API call), fetched blocks are written idempotently in
+groups of ``GROUP_ROWS`` rows (one transaction each), and the ``data_quality`` gaps inside
+the range move
 ``BACKFILLING`` → ``BACKFILLED`` (with ``rows_recovered``) — or back to ``DETECTED`` with the
 error, and ``UNRECOVERABLE`` after ``gaps.MAX_ATTEMPTS`` failed attempts.
 
