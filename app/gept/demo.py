@@ -134,7 +134,9 @@ def start_simulator(hosts: Hosts) -> None:
 def seed_history(hosts: Hosts, days: int) -> dict[str, Any]:
     """Item mapping plus ``days`` of 5-minute history, so training has data."""
     hosts.gept("ampere", "collect items --once --json", timeout=300)
+    # Up to the last *complete* 5-minute block: the current one does not exist upstream yet.
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = now - timedelta(minutes=now.minute % 5 + 5)
     since = (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%MZ")
     until = now.strftime("%Y-%m-%dT%H:%MZ")
     out = hosts.gept("ampere", f"collect backfill --since {since} --until {until} --pause 0 "
@@ -251,7 +253,7 @@ def run(days: int, forward: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m gept.demo``."""
     parser = argparse.ArgumentParser(prog="gept.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--days", type=int, default=2, help="days of simulated history")
+    parser.add_argument("--days", type=int, default=10, help="days of simulated history")
     parser.add_argument("--no-forward", action="store_true",
                         help="do not publish the engine on 127.0.0.1:8000")
     args = parser.parse_args(argv)
