@@ -24,9 +24,9 @@ pytestmark = pytest.mark.timeout(1800)
 SNAPSHOT = (
     "cd / && { find /etc/gept /etc/cron.d /etc/systemd/system /opt/gept/collectors "
     "/etc/postgresql -type f 2>/dev/null | sort | xargs -r sha256sum; "
-    "docker ps -q 2>/dev/null | xargs -r docker inspect -f '{{.Name}} {{.State.StartedAt}}'; "
+    "docker ps -aq --no-trunc 2>/dev/null | sort; "
     "systemctl show -p ActiveEnterTimestamp postgresql@15-main recommendation-engine "
-    "gept-db-tunnel 2>/dev/null; "
+    "2>/dev/null; "
     "runuser -u postgres -- psql -d osrs_data -tAc 'SELECT pg_postmaster_start_time(); "
     "SELECT version FROM schema_migrations ORDER BY 1; "
     "SELECT id, status FROM model_registry ORDER BY 1' 2>/dev/null; } ; true"
