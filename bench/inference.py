@@ -10,8 +10,9 @@ targets) it
 3. times ``run_inference("primary")`` end to end: load the model (checksum-verified), read
    the history, compute features, predict, build rows, binary COPY + batch row, commit;
 4. times a raw COPY of the same rows, already encoded, into a plain table with the same
-   columns and primary key (the floor: what PostgreSQL needs just to store them), and
-   reports ``raw COPY time / our write time`` (encode + COPY + batch row + commit).
+   columns and primary key, through the same writer thread (the floor: what PostgreSQL
+   needs just to store them), and reports ``raw COPY time / our write time`` (encode +
+   COPY into the partitioned table + batch row + commit).
 
 Each measurement is the best of ``REPEATS`` runs on fresh databases. The last line reads
 ``inference: <seconds> s for 4000 items x <targets> targets; write <ratio>x raw COPY``.
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 
 from gept.core.clock import align, utcnow
 from gept.core.config import get_settings
@@ -119,7 +121,8 @@ def raw_copy_seconds(dsn: str, models_dir: Path) -> tuple[float, int]:
         cols = ", ".join(f'"{c}"' for c in batch_io.COLUMNS)
         started = time.perf_counter()
         with conn.transaction(), conn.cursor() as cur, cur.copy(
-                f"COPY raw_predictions ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                f"COPY raw_predictions ({cols}) FROM STDIN (FORMAT BINARY)",
+                writer=QueuedLibpqWriter(cur)) as copy:
             for chunk in payload:
                 copy.write(chunk)
         return time.perf_counter() - started, len(batch)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -165,12 +166,23 @@ def register(conn: psycopg.Connection[Any], *, scope: str, run_id: str, model_pa
          list(windows_hours), list(offsets_pct), list(feature_names), validation_passed,
          _auc(mean_auc), _auc(validation_auc), None if item_ids is None else list(item_ids),
          n_samples, iterations_used, task_type, training_duration_seconds,
-         Jsonb(metrics or {}))).fetchone()
+         Jsonb(json_safe(metrics or {})))).fetchone()
     assert row is not None
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS \
             and not conn.autocommit:
         conn.commit()
     return int(row[0])
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN/inf floats replaced by None (JSONB refuses NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _auc(value: float | None) -> Decimal | None:

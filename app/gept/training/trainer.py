@@ -126,15 +126,24 @@ def fit(data: Dataset, cfg: TrainConfig, scope: str) -> Trained:
         model.fit(data.train.x, y_train[:, trainable].astype(np.int8), eval_set=eval_set)
         iterations = int(model.tree_count_)
     meta = {"trained_targets": trainable.tolist(), "fallback_rates": rates}
-    ev = evaluate(predict(model, meta, data.test.x), data.test.y)
+    test_probs = predict(model, meta, data.test.x)
+    ev = evaluate(test_probs, data.test.y)
     val_ev = evaluate(predict(model, meta, data.val.x), data.val.y)
     passed, reason = cfg.gate.check(ev, cfg.grid.size)
     if trainable.size < cfg.gate.min_scored_fraction * cfg.grid.size:
         passed, reason = False, (f"only {trainable.size}/{cfg.grid.size} targets had "
                                  f">= {cfg.min_positives} positives and negatives to train on")
     items = sorted({int(i) for i in data.train.item.tolist()})
-    return Trained(scope, model, trainable.tolist(), rates, ev, val_ev.mean_auc, passed,
-                   reason, len(data.train), iterations, time.monotonic() - started, items)
+    trained = Trained(scope, model, trainable.tolist(), rates, ev, val_ev.mean_auc, passed,
+                      reason, len(data.train), iterations, time.monotonic() - started, items)
+    # Pooled AUC also rewards telling volatile items from calm ones; the within-item AUC
+    # (mean over items of each item's mean target AUC) is the fair number to compare a
+    # grouped model with per-item models.
+    within = [evaluate(test_probs[data.test.item == i], data.test.y[data.test.item == i])
+              .mean_auc for i in np.unique(data.test.item)]
+    within = [a for a in within if a == a]
+    trained.extra["within_item_auc"] = _round(float(np.mean(within))) if within else None
+    return trained
 
 
 def _by_item(data: Dataset, item_id: int) -> Dataset:
@@ -148,7 +157,7 @@ def _job(conn: psycopg.Connection[Any], run_id: str, status: str, **fields: Any)
     values: list[Any] = [status]
     for key, value in fields.items():
         sets.append(f"{key} = %s")
-        values.append(Jsonb(value) if isinstance(value, dict) else value)
+        values.append(Jsonb(lifecycle.json_safe(value)) if isinstance(value, dict) else value)
     conn.execute(f"UPDATE training_jobs SET {', '.join(sets)} WHERE run_id = %s",
                  (*values, run_id))
 
