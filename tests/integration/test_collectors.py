@@ -100,7 +100,7 @@ def test_nulls_and_max_int_prices_round_trip(db_dsn: str, sim: SimulatorServer,
 
 def test_missing_blocks_become_a_gap_that_backfill_recovers(
         db_dsn: str, sim: SimulatorServer, client: WikiClient) -> None:
-    runner = CollectorRunner("5m", client, dsn=db_dsn)
+    runner = CollectorRunner("5m", client, dsn=db_dsn, auto_backfill=False)
     runner.run_once()                     # block T0
     sim.clock.advance(3 * 300)            # the collector was away for T0+5 and T0+10 min
     run = runner.run_once()               # block T0+15
@@ -302,3 +302,17 @@ def test_an_aborted_backfill_hands_its_gaps_back(db_dsn: str, client: WikiClient
         backfill(db_dsn, client, "5m", T0, T0 + timedelta(minutes=10))
     (row,) = open_gaps(db_dsn)
     assert (row[4], row[6]) == ("DETECTED", 1)
+
+
+def test_a_short_gap_is_backfilled_by_the_collector_itself(
+        db_dsn: str, sim: SimulatorServer, client: WikiClient) -> None:
+    runner = CollectorRunner("5m", client, dsn=db_dsn)
+    runner.run_once()                     # T0
+    sim.clock.advance(3 * 300)
+    runner.run_once()                     # T0+15: T0+5 and T0+10 are missing ...
+    runner.close()
+    blocks = [T0 + timedelta(minutes=m) for m in (0, 5, 10, 15)]
+    assert stored(db_dsn) == expected(sim, *blocks)   # ... and recovered at once
+    (gap,) = open_gaps(db_dsn)
+    assert gap[4] == "BACKFILLED"
+    assert gap[5] == len(expected(sim, *blocks[1:3]))

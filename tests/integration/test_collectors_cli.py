@@ -79,7 +79,7 @@ def test_once_gaps_and_repair_from_the_command_line(db_dsn: str, sim: SimulatorS
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["rows_written"] == 200
     sim.clock.advance(900)
-    later = cli.invoke(app, ["collect", "5m", "--once", "--json"])
+    later = cli.invoke(app, ["collect", "5m", "--once", "--no-auto-backfill", "--json"])
     assert later.exit_code == 0, later.output
 
     window = ["--since", T0.isoformat(), "--until", (T0 + timedelta(hours=1)).isoformat()]

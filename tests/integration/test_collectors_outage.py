@@ -134,7 +134,7 @@ def test_a_block_lost_with_its_process_is_recorded_as_a_gap_and_backfilled(
         own_pg.start_server()
     del doomed                                                    # ... and lost with it
     sim.clock.advance(300)
-    restarted = CollectorRunner("5m", client, dsn=dsn)
+    restarted = CollectorRunner("5m", client, dsn=dsn, auto_backfill=False)
     run = restarted.run_once()                                    # T0+10
     restarted.close()
     assert run.status == "ok"

@@ -68,6 +68,9 @@ def _collector_command(name: str) -> None:
             help="Prometheus port (default: this collector's 9100-9105 port; 0: off)."),
         metrics_host: str = typer.Option("127.0.0.1", envvar="GEPT_METRICS_HOST",
                                          help="Address the metrics listen on."),
+        auto_backfill: bool = typer.Option(
+            True, "--auto-backfill/--no-auto-backfill",
+            help="Backfill a short gap (5m, 1h) as soon as it is recorded."),
         dsn: str | None = typer.Option(None, help="Connection string (default "
                                                   "GEPT_DATABASE_URL)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -78,7 +81,8 @@ def _collector_command(name: str) -> None:
 
         with WikiClient.from_settings() as client:
             metrics = CollectorMetrics(name)
-            runner = CollectorRunner(name, client, dsn=dsn, metrics=metrics)
+            runner = CollectorRunner(name, client, dsn=dsn, metrics=metrics,
+                                     auto_backfill=auto_backfill)
             if once:
                 record = runner.run_once()
                 runner.close()

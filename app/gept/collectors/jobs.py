@@ -56,6 +56,8 @@ class Batch:
     gap_table: tuple[str, int] | None = None
     notes: list[str] = field(default_factory=list)
     failed_writes: int = 0
+    gap: tuple[datetime, datetime] | None = None
+    """The gap recorded before this batch's block by its write, if any."""
 
     def write(self, conn: psycopg.Connection[Any]) -> RunRecord:
         """Write the rows, detect a gap before the block and record the run: one transaction.
@@ -66,6 +68,7 @@ class Batch:
         """
         run = self.run
         gap_found: list[tuple[datetime, datetime]] = []
+        self.gap = None
 
         def bookkeeping(c: psycopg.Connection[Any], result: writer.WriteResult) -> None:
             if self.gap_table is not None and run.block_time is not None:
@@ -83,6 +86,7 @@ class Batch:
             record_run(c, run)
 
         self.write_rows(conn, bookkeeping)
+        self.gap = gap_found[0] if gap_found else None
         return run
 
 

@@ -5,7 +5,8 @@ first. When PostgreSQL is unreachable the write is retried with backoff; if it s
 the batch stays in memory (a bounded queue per collector) and is written by a later run, in
 order, so no block is lost and no false gap is recorded. If the queue overflows, the oldest
 batch is dropped — and because the next block written finds a hole before it, the gap is
-recorded in ``data_quality`` and ``gept collect gaps --repair`` recovers it.
+recorded in ``data_quality``. A short gap (up to ``AUTO_BACKFILL_BLOCKS``) is then backfilled
+by the collector at once; a longer one by ``gept collect gaps --repair``.
 
 The loop sleeps until the next interval boundary (intervals come only from
 ``gept.core.config.COLLECTOR_INTERVALS``), stops cleanly on SIGTERM/SIGINT, and can be
@@ -25,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -45,6 +47,9 @@ MAX_PENDING: dict[str, int] = {"5m": 36, "1h": 6, "latest": 30, "players": 12, "
                                "news": 1}
 """Batches kept in memory per collector while the database is down (5m: 3 hours; items and
 news: only the newest matters)."""
+AUTO_BACKFILL_BLOCKS = 12
+"""A gap this short (one hour of 5-minute blocks) is backfilled by the collector itself as
+soon as it is recorded; longer ones wait for ``gept collect gaps --repair``."""
 START_LAG: dict[str, float] = {"5m": 15.0, "1h": 30.0}
 """Seconds after a block boundary before fetching it: the wiki publishes a block a few seconds
 after it ends. Not an interval: it only shifts when, within the interval, a run starts."""
@@ -66,7 +71,7 @@ class CollectorRunner:
     def __init__(self, name: str, client: WikiClient, *, dsn: str | None = None,
                  metrics: CollectorMetrics | None = None, db_attempts: int = 3,
                  db_delay: float = 1.0, settings: Settings | None = None,
-                 max_pending: int | None = None) -> None:
+                 max_pending: int | None = None, auto_backfill: bool = True) -> None:
         if name not in COLLECTOR_INTERVALS:
             raise InvalidInput(f"unknown collector {name!r}; one of "
                                f"{', '.join(COLLECTOR_INTERVALS)}", field="collector")
@@ -81,6 +86,7 @@ class CollectorRunner:
         self.pending: deque[Batch] = deque()
         self.max_pending = max_pending or MAX_PENDING.get(name, 1)
         self.dropped = 0
+        self.auto_backfill = auto_backfill
         self.stopping = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
 
@@ -183,9 +189,30 @@ class CollectorRunner:
             self.pending.popleft()
             if self.metrics is not None and batch.run is not None:
                 self.metrics.observe_write(batch.run.rows_written, time.time())
+            if batch.gap is not None and self.auto_backfill:
+                self._repair(batch.gap)
             log.info("%s: block %s: %d new rows, %d rejected", self.name,
                      batch.run.block_time.isoformat() if batch.run.block_time else "-",
                      batch.run.rows_written, batch.run.rows_rejected)
+
+    def _repair(self, gap: tuple[datetime, datetime]) -> None:
+        """Backfill a short gap right away (a long one is left to ``gaps --repair``)."""
+        from gept.collectors.backfill import backfill
+
+        blocks = int((gap[1] - gap[0]).total_seconds()) // self.interval
+        if blocks > AUTO_BACKFILL_BLOCKS:
+            log.warning("%s: gap of %d blocks from %s left for `gept collect gaps --repair`",
+                        self.name, blocks, gap[0].isoformat())
+            return
+        try:
+            report = backfill(self.dsn, self.client, self.name, gap[0], gap[1],
+                              db_attempts=1)
+            log.info("%s: gap %s .. %s backfilled: %d rows, %s", self.name,
+                     gap[0].isoformat(), gap[1].isoformat(), report.rows_written,
+                     report.gaps or "no gap row")
+        except (GeptError, psycopg.Error) as exc:
+            log.warning("%s: backfilling the gap from %s failed (it stays recorded): %s",
+                        self.name, gap[0].isoformat(), exc)
 
     def _observe(self, run: RunRecord) -> None:
         if self.metrics is not None:
