@@ -56,14 +56,29 @@ class Candidate:
     """Profit of one item bought and sold at the predicted prices, after GE tax."""
     key: str = field(init=False)
     """``item-window-offset``: the batch-independent part of a recommendation id."""
+    max_quantity: int | None = field(init=False)
+    """The capital-independent bound: buy limit and share of recent volume (None: neither)."""
+    static: dict[str, object] = field(init=False, compare=False, hash=False, repr=False)
+    """The part of a recommendation's JSON that does not depend on the request."""
 
     def __post_init__(self) -> None:
         tax = tax_per_item(self.sell_price)
-        object.__setattr__(self, "score", self.expected_value * self.fill_probability)
-        object.__setattr__(self, "unit_tax", tax)
-        object.__setattr__(self, "unit_profit", self.sell_price - tax - self.buy_price)
-        object.__setattr__(self, "key", f"{self.item_id}-{self.hour_offset}-"
-                                        f"{round(self.offset_pct * 10000)}")
+        bounds = [b for b in (self.buy_limit, None if self.volume_24h is None
+                              else int(self.volume_24h * VOLUME_SHARE)) if b is not None]
+        setattr_ = object.__setattr__
+        setattr_(self, "score", self.expected_value * self.fill_probability)
+        setattr_(self, "unit_tax", tax)
+        setattr_(self, "unit_profit", self.sell_price - tax - self.buy_price)
+        setattr_(self, "key", f"{self.item_id}-{self.hour_offset}-"
+                              f"{round(self.offset_pct * 10000)}")
+        setattr_(self, "max_quantity", min(bounds) if bounds else None)
+        setattr_(self, "static", {
+            "item_id": self.item_id, "item_name": self.item_name,
+            "buy_price": self.buy_price, "sell_price": self.sell_price,
+            "window_hours": self.hour_offset, "offset_pct": self.offset_pct,
+            "fill_probability": self.fill_probability, "expected_value": self.expected_value,
+            "score": self.score, "confidence": self.confidence, "buy_limit": self.buy_limit,
+            "volume_24h": self.volume_24h, "model_id": self.model_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,24 +112,12 @@ class Recommendation:
         profit = self.profit_if_filled
         return {
             "id": self.id,
-            "item_id": c.item_id,
-            "item_name": c.item_name,
-            "buy_price": c.buy_price,
-            "sell_price": c.sell_price,
+            **c.static,
             "quantity": self.quantity,
             "capital_required": self.capital_required,
-            "window_hours": c.hour_offset,
-            "offset_pct": c.offset_pct,
-            "fill_probability": c.fill_probability,
-            "expected_value": c.expected_value,
-            "score": c.score,
             "tax": self.tax,
             "profit_if_filled": profit,
             "expected_profit": round(profit * c.fill_probability),
-            "confidence": c.confidence,
-            "buy_limit": c.buy_limit,
-            "volume_24h": c.volume_24h,
-            "model_id": c.model_id,
             "batch_time": batch_iso or iso(self.batch_time),
         }
 
@@ -155,16 +158,12 @@ def parse_rec_id(value: str) -> tuple[datetime, int, int, float] | None:
 
 def quantity(c: Candidate, capital_per_slot: int | None) -> int:
     """How many to buy: bounded by the slot's capital, the buy limit and recent volume."""
-    bounds: list[int] = []
-    if capital_per_slot is not None:
-        bounds.append(capital_per_slot // c.buy_price if c.buy_price > 0 else 0)
-    if c.buy_limit is not None:
-        bounds.append(c.buy_limit)
-    if c.volume_24h is not None:
-        bounds.append(int(c.volume_24h * VOLUME_SHARE))
-    if not bounds:
-        return 0
-    return max(0, min(bounds))
+    if capital_per_slot is None:
+        return max(0, c.max_quantity or 0)
+    affordable = capital_per_slot // c.buy_price if c.buy_price > 0 else 0
+    if c.max_quantity is None:
+        return max(0, affordable)
+    return max(0, min(affordable, c.max_quantity))
 
 
 def pick(ranked: Mapping[tuple[Style, Risk], Sequence[Candidate]], *, style: Style, risk: Risk,
