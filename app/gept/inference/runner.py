@@ -85,6 +85,10 @@ def run_inference(role: str, *, dsn: str | None = None, models_dir: Path | None 
     stale_after = stale_after_seconds if stale_after_seconds is not None else \
         settings.stale_after_seconds
     keep_days = retention_days if retention_days is not None else _retention_days()
+    if 0 < keep_days < 3:
+        raise InvalidInput("GEPT_PREDICTIONS_RETENTION_DAYS must be 0 (off) or >= 3: a batch "
+                           "must outlive its 48 h windows", field="GEPT_PREDICTIONS_RETENTION_DAYS",
+                           value=keep_days)
     run_id = f"{utcnow():%Y%m%d_%H%M%S_%f}_{role}_{socket.gethostname()}"[:120]
     result = RunResult(run_id, role, "running")
     with connect(dsn, autocommit=True, attempts=3) as meta:
