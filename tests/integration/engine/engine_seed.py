@@ -6,12 +6,14 @@ Batches are written the way inference writes them: rows into ``predictions`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from fastapi.testclient import TestClient
 
 from gept.db import partitions
 
@@ -87,3 +89,43 @@ def seed_model(conn: psycopg.Connection[Any], status: str = "ACTIVE") -> int:
     conn.commit()
     assert row is not None
     return int(row[0])
+
+
+API_KEY = "test-engine-key-0123456789abcdef"
+HEADERS = {"X-API-Key": API_KEY}
+
+# (item_id, name, buy_limit, 24 h volume, buy price, sell price at 1.25 % offset)
+ITEMS: list[tuple[int, str, int | None, int, int, int]] = [
+    (101, "Cheap bones", 10_000, 10_000_000, 100, 104),
+    (102, "Abyssal whip", 70, 50_000, 1_500_000, 1_560_000),
+    (103, "Rare thing", 1_000, 100, 10_000, 10_400),       # volume caps at 5
+    (104, "Limited rune", 3, 1_000_000, 2_000, 2_080),     # buy limit 3
+    (105, "Tax trap", 10_000, 1_000_000, 50, 51),          # zero profit after tax
+    (106, "Nameless limit", None, 1_000, 5_000, 5_200),    # no buy limit: volume caps at 50
+]
+WINDOWS = (1, 2, 4, 8, 12, 16, 24)
+OFFSETS = (0.0125, 0.015, 0.0175, 0.02, 0.0225)
+
+
+def market_rows(seed: int = 7) -> list[Row]:
+    """A grid of configurations per item with varied fill probabilities and EVs."""
+    rng = random.Random(seed)
+    rows = []
+    for item_id, _, _, _, buy, sell in ITEMS:
+        for hours in WINDOWS:
+            for offset in OFFSETS:
+                rows.append(Row(item_id, hours, offset,
+                                fill_probability=round(rng.uniform(0.02, 0.6), 4),
+                                expected_value=round(rng.uniform(0.001, 0.03), 5),
+                                buy_price=buy, sell_price=sell,
+                                confidence=rng.choice(["low", "medium", "high"])))
+    return rows
+
+
+ClientFactory = Callable[..., TestClient]
+"""Starts an engine app (lifespan included); keyword arguments override settings."""
+
+
+def older(batch: datetime, minutes: int) -> datetime:
+    """A batch time ``minutes`` before ``batch``."""
+    return batch - timedelta(minutes=minutes)

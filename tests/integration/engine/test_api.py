@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import API_KEY, HEADERS, ClientFactory
+from engine_seed import API_KEY, HEADERS, ClientFactory
 from fastapi.testclient import TestClient
 
 from gept.core.errors import ConfigError

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 import httpx
-from conftest import HEADERS
+from engine_seed import HEADERS
 from fastapi.testclient import TestClient
 
 from gept.testing.pgserver import PgServer

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 import uvicorn
-from conftest import HEADERS
-from engine_seed import Row
+from engine_seed import HEADERS, Row
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 import pytest
-from conftest import HEADERS, ITEMS, ClientFactory, older
-from engine_seed import Row, seed_batch
+from engine_seed import HEADERS, ITEMS, ClientFactory, Row, older, seed_batch
 from fastapi.testclient import TestClient
 
 from gept.engine.policy import RISKS, STYLES, VOLUME_SHARE

@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import API_KEY, HEADERS
-from engine_seed import Row
+from engine_seed import API_KEY, HEADERS, Row
 
 from gept.testing.pgserver import free_port
 
