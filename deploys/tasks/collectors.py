@@ -35,8 +35,6 @@ def run_collectors() -> None:
     data = host.data
     tag, loaded = ship_image("collectors", data.get("collectors_base_image"), True)
     intervals = dict(data.collector_intervals)
-    files.directory(name="Create the collectors project", path=data.collectors_dir,
-                    user="root", group="root", mode="0755")
     password = quote(secret("db_password", data), safe="")
     env = files.template(
         name="Write the collectors .env", src=f"{TEMPLATES}/collectors/env.j2",

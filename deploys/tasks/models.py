@@ -35,4 +35,4 @@ def apply_model_pins(allowed: bool) -> None:
             commands=[f"set -a && . {data.config_dir}/gept.env && set +a && "
                       f"export GEPT_COORDINATION_TOKEN=$({venv}/python -c {shlex.quote(py)}) && "
                       f"{venv}/gept models promote {int(model_id)} --json"],
-            _sudo_user=data.gept_user, _use_sudo_login=False, _chdir="/")
+            _sudo=True, _sudo_user=data.gept_user, _use_sudo_login=False, _chdir="/")

@@ -53,10 +53,7 @@ def run_monitoring() -> None:
     tag, loaded = ship_image("monitoring", data.get("collectors_base_image"), False)
     root = data.monitoring_dir
     ctx = template_context(data)
-    for sub in ("prometheus", "rules", "alertmanager", "grafana/provisioning/datasources",
-                "grafana/provisioning/dashboards", "grafana/dashboards"):
-        files.directory(name=f"Create {root}/{sub}", path=f"{root}/{sub}", user="root",
-                        group="root", mode="0755")
+    # files.template/put create missing parent directories (root, 0755) themselves.
     changed = [op for op in (loaded,) if op is not None]
     changed.append(files.template(name="Render the Prometheus configuration",
                                   src=f"{MON}/prometheus.yml.j2",

@@ -38,7 +38,7 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
     systemd.service(name="Restart PostgreSQL (coordinated: restart-postgres)", service=unit,
                     restarted=True, _if=lambda: tuned.did_change() and restart_allowed)
 
-    psql = {"_sudo_user": "postgres", "_use_sudo_login": False, "_chdir": "/"}
+    psql = {"_sudo": True, "_sudo_user": "postgres", "_use_sudo_login": False, "_chdir": "/"}
     role = postgres.role(name=f"Create the {data.db_user} role", role=data.db_user,
                          login=True, **psql)
     # Read on the host from the 0600 file and passed through stdin: never in argv or logs.

@@ -47,5 +47,5 @@ def migrate_schema(schema_zone_allowed: bool = False) -> None:
                                 f"/bin/python -c {shlex.quote(py)})")
     commands.append(f"{gept} db migrate --json")
     server.shell(name=f"Apply migrations {', '.join(pending)}",
-                 commands=[" && ".join(commands)], _sudo_user=data.gept_user,
+                 commands=[" && ".join(commands)], _sudo=True, _sudo_user=data.gept_user,
                  _use_sudo_login=False, _chdir="/")

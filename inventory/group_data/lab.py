@@ -19,3 +19,6 @@ wiki_base_url = "http://127.0.0.1:8090/api/v1/osrs"
 wiki_user_agent = "gept-lab/0.1 (lab@gept.example)"
 # The collectors image builds FROM the lab's own Debian base (no public registry here).
 collectors_base_image = "lab"
+# The lab logs in as root: no sudo wrapper around every command (operations that run as
+# another user still pass _sudo/_sudo_user themselves).
+_sudo = False
