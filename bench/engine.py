@@ -292,7 +292,7 @@ def _time_candidate_load(dsn: str, batch: datetime) -> float:
         async with await psycopg.AsyncConnection.connect(dsn) as conn:
             for _ in range(3):
                 t0 = time.perf_counter()
-                await repository.candidates(conn, batch)
+                await repository.candidate_rows(conn, batch)
                 times.append((time.perf_counter() - t0) * 1000)
         return statistics.median(times)
 

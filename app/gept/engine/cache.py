@@ -70,7 +70,7 @@ class Freshness:
 
 
 def build_snapshot(batch_time: datetime, rows: list[tuple[str, str, Candidate]]) -> Snapshot:
-    """Group and rank the loaded rows; index them by recommendation id."""
+    """Group and rank the loaded candidates; index them by recommendation id."""
     groups: dict[tuple[Style, Risk], list[Candidate]] = defaultdict(list)
     by_id: dict[str, Candidate] = {}
     prefix = f"rec-{int(batch_time.timestamp())}-"
@@ -79,6 +79,11 @@ def build_snapshot(batch_time: datetime, rows: list[tuple[str, str, Candidate]])
         by_id[prefix + cand.key] = cand
     ranked = {key: rank(group) for key, group in groups.items()}
     return Snapshot(batch_time, ranked, by_id)
+
+
+def _snapshot_from_rows(batch_time: datetime,
+                        rows: list[repository.CandidateRow]) -> Snapshot:
+    return build_snapshot(batch_time, [repository.to_candidate(r) for r in rows])
 
 
 class EngineState:
@@ -139,8 +144,11 @@ class EngineState:
                     if newest is not None and (self.snapshot is None
                                                or self.snapshot.batch_time != newest):
                         t1 = time.perf_counter()
-                        rows = await repository.candidates(conn, newest)
-                        self.snapshot = build_snapshot(newest.astimezone(UTC), rows)
+                        rows = await repository.candidate_rows(conn, newest)
+                        # Tens of thousands of objects: built in a thread so the event loop
+                        # keeps answering (it gets the GIL every few ms) instead of stalling.
+                        self.snapshot = await asyncio.to_thread(
+                            _snapshot_from_rows, newest.astimezone(UTC), rows)
                         log.info("loaded batch %s: %d candidates in %.0f ms",
                                  newest.isoformat(), len(rows),
                                  (time.perf_counter() - t1) * 1000)

@@ -83,23 +83,29 @@ async def newest_batch(conn: Conn) -> datetime | None:
     return None if row is None else row[0]
 
 
-async def candidates(conn: Conn, batch_time: datetime
-                     ) -> list[tuple[str, str, Candidate]]:
-    """``(style, risk, candidate)`` for every combination's best row per item."""
+CandidateRow = tuple[Any, ...]
+"""``(style, risk, item_id, item_name, hour_offset, offset_pct, fill_probability,
+expected_value, buy_price, sell_price, confidence, model_id, buy_limit, volume_24h)``."""
+
+
+async def candidate_rows(conn: Conn, batch_time: datetime) -> list[CandidateRow]:
+    """Every (style, risk) combination's best row per item of one batch, as raw tuples."""
     loose = loosest()
     params = {"t": batch_time, "p_min": loose.min_fill_probability,
               "ev_min": loose.min_expected_value, "o_min": loose.min_offset_pct,
               "o_max": loose.max_offset_pct,
               "h_max": max(w.max_hours for w in STYLES.values())}
     cur = await conn.execute(CANDIDATES_SQL, params)
-    out: list[tuple[str, str, Candidate]] = []
-    for row in await cur.fetchall():
-        out.append((row[0], row[1], Candidate(
-            item_id=row[2], item_name=row[3], hour_offset=row[4], offset_pct=row[5],
-            fill_probability=row[6], expected_value=row[7], buy_price=row[8],
-            sell_price=row[9], confidence=row[10], model_id=row[11], buy_limit=row[12],
-            volume_24h=None if row[13] is None else int(row[13]))))
-    return out
+    return await cur.fetchall()
+
+
+def to_candidate(row: CandidateRow) -> tuple[str, str, Candidate]:
+    """``(style, risk, candidate)`` from one row of :func:`candidate_rows`."""
+    return row[0], row[1], Candidate(
+        item_id=row[2], item_name=row[3], hour_offset=row[4], offset_pct=row[5],
+        fill_probability=row[6], expected_value=row[7], buy_price=row[8],
+        sell_price=row[9], confidence=row[10], model_id=row[11], buy_limit=row[12],
+        volume_24h=None if row[13] is None else int(row[13]))
 
 
 async def health(conn: Conn) -> tuple[datetime | None, int]:
