@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("GEPT_LAB_PREFIX", "gbench-")
-os.environ.setdefault("GEPT_LAB_PORT_OFFSET", "600")
+os.environ.setdefault("GEPT_LAB_PORT_OFFSET", "800")
 
 
 def main() -> int:
