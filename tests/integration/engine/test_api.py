@@ -225,3 +225,23 @@ def test_openapi_documents_the_key_and_the_parameters(client: TestClient) -> Non
     assert "APIKeyHeader" in spec["components"]["securitySchemes"]
     assert "security" not in spec["paths"]["/api/v1/health"]["get"]
     assert client.get("/docs").status_code == 200
+
+
+def test_metrics_report_inference_runs_per_role(client: TestClient, engine_env: str) -> None:
+    import psycopg
+    with psycopg.connect(engine_env) as conn:
+        conn.execute(
+            "INSERT INTO inference_runs (run_id, role, host, started_at, finished_at, status) "
+            "VALUES ('p1', 'primary', 'hydra', now() - interval '10 min', "
+            "        now() - interval '9 min', 'completed'),"
+            "       ('p2', 'primary', 'hydra', now() - interval '5 min', NULL, 'failed'),"
+            "       ('f1', 'fallback', 'ampere', now() - interval '4 min', "
+            "        now() - interval '3 min', 'completed')")
+    text = client.get("/metrics").text
+    assert re.search(r'^gept_inference_last_run_failed\{role="primary"\} 1\.0$', text, re.M)
+    assert re.search(r'^gept_inference_last_run_failed\{role="fallback"\} 0\.0$', text, re.M)
+    primary = float(re.search(r'^gept_inference_last_success_timestamp_seconds'
+                              r'\{role="primary"\} (\S+)$', text, re.M).group(1))
+    fallback = float(re.search(r'^gept_inference_last_success_timestamp_seconds'
+                               r'\{role="fallback"\} (\S+)$', text, re.M).group(1))
+    assert fallback - primary == pytest.approx(360, abs=5)
