@@ -11,6 +11,8 @@ Environment:
     GEPT_AMPERE_USER / GEPT_HYDRA_USER: SSH user (default: from ssh config).
     GEPT_SSH_CONFIG: an ssh_config file to read (default ``~/.ssh/config``).
     GEPT_KNOWN_HOSTS: a known_hosts file (default ``~/.ssh/known_hosts``).
+    GEPT_TUNNEL_TARGET: Ampere's address as Hydra reaches it, for the database tunnel
+        (default: GEPT_AMPERE_HOST).
 
 Example:
     $ GEPT_AMPERE_HOST=ampere.example.net pyinfra inventory/production.py deploys/ampere.py
@@ -37,4 +39,7 @@ def _host(name: str) -> tuple[str, dict[str, object]]:
 
 
 ampere = [_host("ampere")]
-hydra = [_host("hydra")]
+_hydra_name, _hydra_data = _host("hydra")
+_hydra_data["tunnel_target_host"] = os.environ.get(
+    "GEPT_TUNNEL_TARGET", os.environ.get("GEPT_AMPERE_HOST", "ampere"))
+hydra = [(_hydra_name, _hydra_data)]
