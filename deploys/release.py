@@ -205,6 +205,10 @@ def prune_cache(keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
     images = root / "images"
     if images.is_dir():
-        tars = sorted(images.glob("*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in tars[keep:]:
-            old.unlink(missing_ok=True)
+        by_name: dict[str, list[Path]] = {}
+        for tar in images.glob("*.tar"):
+            by_name.setdefault(tar.name.rsplit("_", 1)[0], []).append(tar)
+        for tars in by_name.values():
+            tars.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in tars[2:]:
+                old.unlink(missing_ok=True)
