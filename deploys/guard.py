@@ -54,7 +54,8 @@ def plan_only() -> bool:
     if os.environ.get("GEPT_DEPLOY_PLAN_ONLY") == "1":
         return True
     argv = sys.argv[1:]
-    return "--dry" in argv or ("--json" in argv and not {"-y", "--yes"} & set(argv))
+    yes = bool({"-y", "--yes"} & set(argv)) or os.environ.get("PYINFRA_YES", "") not in ("", "0")
+    return "--dry" in argv or ("--json" in argv and not yes)
 
 
 # ------------------------------------------------------------------------ zone detection
