@@ -182,3 +182,21 @@ class CronFile(FactBase):
                 continue
             jobs.append(line)
         return jobs
+
+
+class PasswdEntry(FactBase):
+    """A user's passwd entry (``getent passwd``): ``{"uid", "gid", "home", "shell"}`` or None.
+
+    One cheap command, where pyinfra's ``Users`` fact lists every user with their groups.
+    """
+
+    def command(self, user: str) -> str:
+        return f"getent passwd {shlex.quote(user)} || true"
+
+    def process(self, output: list[str]) -> dict[str, Any] | None:
+        for line in output:
+            parts = line.split(":")
+            if len(parts) == 7:
+                return {"uid": int(parts[2]), "gid": int(parts[3]), "home": parts[5],
+                        "shell": parts[6]}
+        return None

@@ -8,6 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from deploys.tasks import TEMPLATES
+from deploys.tasks.users import system_user
 
 BASE_PACKAGES = ["ca-certificates", "cron", "logrotate", "unattended-upgrades",
                  "nftables", "systemd-timesyncd", "python3", "python3-venv", "libpq5",
@@ -22,9 +23,8 @@ def configure_base() -> None:
                  no_recommends=True, update=True, cache_time=24 * 3600)
 
     server.group(name="Create the gept group", group=data.gept_group, system=True)
-    server.user(name="Create the gept service user", user=data.gept_user,
-                group=data.gept_group, system=True, shell="/usr/sbin/nologin",
-                home="/var/lib/gept", create_home=False)
+    system_user("Create the gept service user", data.gept_user, home="/var/lib/gept",
+                shell="/usr/sbin/nologin", group=data.gept_group)
 
     for path, mode in ((data.config_dir, "0700"), ("/var/lib/gept", "0755"),
                        (data.state_dir, "0750"), (data.models_dir, "0755"),

@@ -19,6 +19,7 @@ from pyinfra.operations import files, python, server, systemd
 
 from deploys.guard import peer
 from deploys.tasks import TEMPLATES
+from deploys.tasks.users import system_user
 
 KEY_DIR = "/etc/gept/tunnel"
 KEY = f"{KEY_DIR}/id_ed25519"
@@ -45,8 +46,8 @@ def accept_tunnel() -> None:
     hydra = peer("hydra")
     user = data.get("tunnel_user") or "gept-tunnel"
     home = f"/var/lib/{user}"
-    server.user(name="Create the tunnel account", user=user, system=True, home=home,
-                create_home=True, shell="/usr/sbin/nologin")
+    system_user("Create the tunnel account", user, home=home, shell="/usr/sbin/nologin",
+                create_home=True)
     files.directory(name="Create the tunnel account's .ssh", path=f"{home}/.ssh", user=user,
                     group=user, mode="0700")
     dest = f"{home}/.ssh/authorized_keys"
