@@ -17,7 +17,7 @@ venv: $(STAMP)
 setup:
 	bash scripts/setup-machine.sh
 
-test: setup venv
+test: venv setup
 	$(VENV)/bin/ruff check app tests bench checks deploys inventory
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
@@ -26,10 +26,10 @@ lint: venv
 	$(VENV)/bin/ruff check app tests bench checks deploys inventory
 	$(VENV)/bin/mypy
 
-bench: setup venv
+bench: venv setup
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-demo: setup venv
+demo: venv setup
 	$(PY) -m gept.demo
 
 clean-lab: venv
