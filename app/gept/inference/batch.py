@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ import psycopg
 from psycopg.adapt import PyFormat
 from psycopg.copy import QueuedLibpqWriter
 
+from gept.db import partitions
 from gept.inference import copybin
 
 COLUMNS = ("time", "item_id", "item_name", "hour_offset", "target_hour", "offset_pct",
@@ -31,7 +32,7 @@ COLUMNS = ("time", "item_id", "item_name", "hour_offset", "target_hour", "offset
            "current_low", "confidence", "model_id")
 CONFIDENCE = ("low", "medium", "high")
 COPY_SQL = (f"COPY predictions ({', '.join(chr(34) + c + chr(34) for c in COLUMNS)}) "
-            "FROM STDIN (FORMAT BINARY)")
+            "FROM STDIN (FORMAT BINARY)")  # the parent table (rows routed per partition)
 CHUNK_ROWS = 50_000
 
 I64 = npt.NDArray[np.int64]
@@ -114,13 +115,26 @@ def copy_rows(conn: psycopg.Connection[Any], batch: Batch, table_sql: str = COPY
     return len(batch)
 
 
+def copy_sql(table: str) -> str:
+    """The binary COPY statement for ``table`` (the parent or one of its partitions)."""
+    cols = ", ".join(f'"{c}"' for c in COLUMNS)
+    return f'COPY "{table}" ({cols}) FROM STDIN (FORMAT BINARY)'
+
+
 def write(conn: psycopg.Connection[Any], batch: Batch, *, run_id: str, role: str) -> int:
     """COPY the rows and insert the ``prediction_batches`` row (caller owns the transaction).
+
+    Every row of a batch has the same ``time``, so it belongs to one daily partition; the
+    rows are copied straight into that partition (which the caller has ensured), sparing
+    PostgreSQL the per-row partition routing. The partition constraint is still checked.
 
     Raises:
         psycopg.errors.UniqueViolation: when this block already has a batch.
     """
-    rows = copy_rows(conn, batch)
+    utc = batch.time.astimezone(UTC)
+    table = partitions.partition_name("predictions", datetime(utc.year, utc.month, utc.day,
+                                                              tzinfo=UTC), "day")
+    rows = copy_rows(conn, batch, copy_sql(table))
     conn.execute(
         'INSERT INTO prediction_batches ("time", run_id, role, rows_written, items, model_ids)'
         " VALUES (%s, %s, %s, %s, %s, %s)",
