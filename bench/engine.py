@@ -284,7 +284,7 @@ def measure(servers: Servers, duration: float, rounds: int, script: Path
 
 
 def _time_candidate_load(dsn: str, batch: datetime) -> float:
-    """Milliseconds the engine's candidate-set statement takes for ``batch`` (median of 3)."""
+    """Milliseconds the engine's once-per-batch load (two statements) takes (median of 3)."""
     from gept.engine import repository
 
     async def run() -> float:
@@ -292,7 +292,7 @@ def _time_candidate_load(dsn: str, batch: datetime) -> float:
         async with await psycopg.AsyncConnection.connect(dsn) as conn:
             for _ in range(3):
                 t0 = time.perf_counter()
-                await repository.candidate_rows(conn, batch)
+                await repository.candidate_rows(conn, batch)  # both statements
                 times.append((time.perf_counter() - t0) * 1000)
         return statistics.median(times)
 

@@ -81,9 +81,9 @@ def build_snapshot(batch_time: datetime, rows: list[tuple[str, str, Candidate]])
     return Snapshot(batch_time, ranked, by_id)
 
 
-def _snapshot_from_rows(batch_time: datetime,
-                        rows: list[repository.CandidateRow]) -> Snapshot:
-    return build_snapshot(batch_time, [repository.to_candidate(r) for r in rows])
+def _snapshot_from_rows(batch_time: datetime, rows: list[repository.CandidateRow],
+                        facts: repository.ItemFacts) -> Snapshot:
+    return build_snapshot(batch_time, [repository.to_candidate(r, facts) for r in rows])
 
 
 class EngineState:
@@ -144,11 +144,11 @@ class EngineState:
                     if newest is not None and (self.snapshot is None
                                                or self.snapshot.batch_time != newest):
                         t1 = time.perf_counter()
-                        rows = await repository.candidate_rows(conn, newest)
+                        rows, facts = await repository.candidate_rows(conn, newest)
                         # Tens of thousands of objects: built in a thread so the event loop
                         # keeps answering (it gets the GIL every few ms) instead of stalling.
                         self.snapshot = await asyncio.to_thread(
-                            _snapshot_from_rows, newest.astimezone(UTC), rows)
+                            _snapshot_from_rows, newest.astimezone(UTC), rows, facts)
                         log.info("loaded batch %s: %d candidates in %.0f ms",
                                  newest.isoformat(), len(rows),
                                  (time.perf_counter() - t1) * 1000)
