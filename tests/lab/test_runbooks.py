@@ -304,7 +304,11 @@ def test_deploy_model_needs_both_tokens(converged: LabHandle, tmp_path: Path) ->
         "item_ids, validation_passed, validation_auc, mean_auc, metrics FROM model_registry "
         f"WHERE id = {int(src_id)} RETURNING id")).strip().splitlines()[0]
     artifact = tmp_path / "model.bin"
-    data = converged.sh("ampere", f"base64 -w0 /var/lib/gept/models/{model_path}")
+    # Models are trained on Hydra; the artifact may not be on Ampere yet (that is what
+    # deploy-model is for): take it from whichever host has it.
+    where = next(h for h in ("ampere", "hydra") if converged.run(
+        h, f"test -f /var/lib/gept/models/{model_path}").returncode == 0)
+    data = converged.sh(where, f"base64 -w0 /var/lib/gept/models/{model_path}")
     artifact.write_bytes(base64.b64decode(data))
     assert hashlib.sha256(artifact.read_bytes()).hexdigest() == sha
 
