@@ -12,8 +12,8 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
+from deploys.managed import Dir, directories_present, files_present, rendered
 from deploys.release import current_release
-from deploys.tasks import TEMPLATES
 
 
 def release_dir(data: object) -> str:
@@ -32,9 +32,8 @@ def install_release() -> object:
     release = current_release()
     target = release_dir(data)
     tarball = f"{data.wheelhouse_dir}/{release.version}.tar"
-    for path in (data.wheelhouse_dir, data.app_root, f"{data.app_root}/releases"):
-        files.directory(name=f"Create {path}", path=path, user="root", group="root",
-                        mode="0755")
+    directories_present(name="Create the release directories", dirs=[
+        Dir(data.wheelhouse_dir), Dir(data.app_root), Dir(f"{data.app_root}/releases")])
 
     if not host.get_fact(File, path=f"{target}/.installed"):
         files.put(name=f"Upload the wheelhouse of {release.version}", src=str(release.tarball),
@@ -53,9 +52,9 @@ def install_release() -> object:
                 f"rm -rf '{target}/wheels' '{tarball}'",
                 f"touch '{target}/.installed'",
             ])
-    files.template(name="Record the release info", src=f"{TEMPLATES}/app/release.json.j2",
-                   dest=f"{target}/release.json", mode="0644", version=release.version,
-                   host_name=host.name)
+    files_present(name="Record the release info", files=[
+        rendered("app/release.json.j2", f"{target}/release.json", version=release.version,
+                 host_name=host.name)])
     current = files.link(name="Point current at the release", path=f"{data.app_root}/current",
                          target=target)
     files.link(name="Put gept on the PATH", path="/usr/local/bin/gept",

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
-from deploys.tasks import TEMPLATES
+from deploys.managed import Dir, directories_present, files_present, rendered
 
 TEXTFILE_DIR = "/var/lib/gept/textfile"
 
@@ -17,12 +16,9 @@ TEXTFILE_DIR = "/var/lib/gept/textfile"
 def schedule_backups() -> None:
     """Backup script, its cron, and the directories it writes."""
     data = host.data
-    files.directory(name="Create the backup directory", path=data.backup_dir, user="postgres",
-                    group="postgres", mode="0700")
-    files.directory(name="Create the textfile metrics directory", path=TEXTFILE_DIR,
-                    user="root", group="root", mode="0755")
-    files.template(name="Install the backup script", src=f"{TEMPLATES}/backup/gept-backup.sh.j2",
-                   dest="/usr/local/sbin/gept-backup", mode="0755", textfile_dir=TEXTFILE_DIR)
-    files.template(name="Schedule the nightly backup",
-                   src=f"{TEMPLATES}/backup/gept-backup.cron.j2",
-                   dest="/etc/cron.d/gept-backup", mode="0644")
+    directories_present(name="Create the backup and textfile metrics directories", dirs=[
+        Dir(data.backup_dir, "0700", "postgres", "postgres"), Dir(TEXTFILE_DIR, "0755")])
+    files_present(name="Install the backup script and its nightly cron", files=[
+        rendered("backup/gept-backup.sh.j2", "/usr/local/sbin/gept-backup", mode="0755",
+                 textfile_dir=TEXTFILE_DIR),
+        rendered("backup/gept-backup.cron.j2", "/etc/cron.d/gept-backup")])

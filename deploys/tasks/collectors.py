@@ -8,17 +8,16 @@ the desired ones (``collector-intervals`` danger zone) before anything changes.
 from __future__ import annotations
 
 import json
-from io import StringIO
 from urllib.parse import quote
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import docker, files
+from pyinfra.operations import docker
 
 from deploys.facts.gept import ComposeServicesRunning
 from deploys.guard import intervals_path
+from deploys.managed import files_present, literal, rendered
 from deploys.secrets import secret
-from deploys.tasks import TEMPLATES
 from deploys.tasks.docker import ship_image
 
 PROJECT = "collectors"
@@ -36,23 +35,18 @@ def run_collectors() -> None:
     tag, loaded = ship_image("collectors", data.get("collectors_base_image"), True)
     intervals = dict(data.collector_intervals)
     password = quote(secret("db_password", data), safe="")
-    env = files.template(
-        name="Write the collectors .env", src=f"{TEMPLATES}/collectors/env.j2",
-        dest=f"{data.collectors_dir}/.env", mode="0600",
-        database_url=(f"postgresql://{data.db_user}:{password}@127.0.0.1:"
-                      f"{data.postgres_port}/{data.db_name}"))
-    compose = files.template(
-        name="Write the collectors compose file",
-        src=f"{TEMPLATES}/collectors/docker-compose.yml.j2",
-        dest=f"{data.collectors_dir}/docker-compose.yml", mode="0644", image=tag,
-        intervals=intervals, metrics_ports=data.collector_metrics_ports)
-    recorded = files.put(
-        name="Record the collector intervals", src=StringIO(json.dumps(
-            intervals, indent=2, sort_keys=True) + "\n"),
-        dest=intervals_path(data), mode="0644")
+    project = files_present(name="Write the collectors project (.env, compose, intervals)",
+                            files=[
+        rendered("collectors/env.j2", f"{data.collectors_dir}/.env", mode="0600",
+                 database_url=(f"postgresql://{data.db_user}:{password}@127.0.0.1:"
+                               f"{data.postgres_port}/{data.db_name}")),
+        rendered("collectors/docker-compose.yml.j2", f"{data.collectors_dir}/docker-compose.yml",
+                 image=tag, intervals=intervals, metrics_ports=data.collector_metrics_ports),
+        literal(json.dumps(intervals, indent=2, sort_keys=True) + "\n", intervals_path(data)),
+    ])
     running = host.get_fact(ComposeServicesRunning, project=PROJECT)
     all_up = all(running.get(s) for s in service_names(intervals))
-    changed = [op for op in (loaded, env, compose, recorded) if op is not None]
+    changed = [op for op in (loaded, project) if op is not None]
     # A stopped service is a certain change (visible to `gept drift`), not a conditional one.
     docker.compose(
         name="Bring the collectors up", project_directory=data.collectors_dir,

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
+from deploys.managed import files_present, literal, rendered
 from deploys.secrets import secret
-from deploys.tasks import TEMPLATES
 
 
 def database_url(data: object) -> str:
@@ -25,20 +22,13 @@ def write_config() -> list[object]:
     """Secrets and env files; returns the operations whose change needs a service restart."""
     data = host.data
     owner = {"user": data.gept_user, "group": data.gept_group, "mode": "0600"}
-    changed = [
-        files.put(name="Write the database password", src=StringIO(secret("db_password", data)
-                                                                  + "\n"),
-                  dest=f"{data.config_dir}/db_password", **owner),
-        files.template(name="Write gept.env", src=f"{TEMPLATES}/app/gept.env.j2",
-                       dest=f"{data.config_dir}/gept.env", database_url=database_url(data),
-                       **owner),
-    ]
+    password = files_present(name="Write the database password", files=[
+        literal(secret("db_password", data) + "\n", f"{data.config_dir}/db_password", **owner)])
+    wanted = [rendered("app/gept.env.j2", f"{data.config_dir}/gept.env",
+                       database_url=database_url(data), **owner)]
     if "ampere" in host.groups:
-        changed.append(files.put(
-            name="Write the engine API key",
-            src=StringIO(secret("engine_api_key", data) + "\n"),
-            dest=f"{data.config_dir}/engine_api_key", **owner))
-        changed.append(files.template(
-            name="Write engine.env", src=f"{TEMPLATES}/engine/engine.env.j2",
-            dest=f"{data.config_dir}/engine.env", **owner))
-    return changed
+        wanted += [
+            literal(secret("engine_api_key", data) + "\n", f"{data.config_dir}/engine_api_key",
+                    **owner),
+            rendered("engine/engine.env.j2", f"{data.config_dir}/engine.env", **owner)]
+    return [password, files_present(name="Write the gept environment", files=wanted)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 
-from deploys.tasks import TEMPLATES
+from deploys.managed import files_present, rendered
 
 
 @deploy("Run the recommendation engine")
@@ -18,10 +18,9 @@ def run_engine(triggers: list[object]) -> None:
         triggers: operations (release link, config files) whose change needs a restart.
     """
     data = host.data
-    unit = files.template(
-        name="Install the recommendation-engine unit",
-        src=f"{TEMPLATES}/engine/recommendation-engine.service.j2",
-        dest="/etc/systemd/system/recommendation-engine.service", mode="0644")
+    unit = files_present(name="Install the recommendation-engine unit", files=[
+        rendered("engine/recommendation-engine.service.j2",
+                 "/etc/systemd/system/recommendation-engine.service")])
     systemd.daemon_reload(name="Reload systemd for the new engine unit", _if=unit.did_change)
     systemd.service(
         name="Start the recommendation engine", service="recommendation-engine.service",

@@ -8,7 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from deploys.guard import INFERENCE_CRON
-from deploys.tasks import TEMPLATES
+from deploys.managed import files_present, rendered
 
 
 @deploy("Schedule inference")
@@ -16,12 +16,12 @@ def schedule_inference() -> None:
     """The ``gept infer --role <role>`` cron, present unless ``inference_enabled`` is False."""
     data = host.data
     enabled = bool(data.get("inference_enabled", True))
+    wanted = [rendered("inference/logrotate.j2", "/etc/logrotate.d/gept")]
     if enabled:
-        files.template(name=f"Schedule {data.inference_role} inference every 5 minutes",
-                       src=f"{TEMPLATES}/inference/gept-inference.cron.j2",
-                       dest=INFERENCE_CRON, mode="0644", role=data.inference_role)
+        wanted.append(rendered("inference/gept-inference.cron.j2", INFERENCE_CRON,
+                               role=data.inference_role))
     else:
         files.file(name=f"Remove the {data.inference_role} inference cron",
                    path=INFERENCE_CRON, present=False)
-    files.template(name="Rotate gept logs", src=f"{TEMPLATES}/inference/logrotate.j2",
-                   dest="/etc/logrotate.d/gept", mode="0644")
+    files_present(name=f"Schedule {data.inference_role} inference every 5 minutes; "
+                       "rotate gept logs", files=wanted)

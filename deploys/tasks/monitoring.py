@@ -15,9 +15,10 @@ from urllib.parse import quote
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import docker, files
+from pyinfra.operations import docker
 
 from deploys.facts.gept import ComposeServicesRunning
+from deploys.managed import copied, files_present, rendered
 from deploys.secrets import secret
 from deploys.tasks import TEMPLATES
 from deploys.tasks.backups import TEXTFILE_DIR
@@ -53,36 +54,26 @@ def run_monitoring() -> None:
     tag, loaded = ship_image("monitoring", data.get("collectors_base_image"), False)
     root = data.monitoring_dir
     ctx = template_context(data)
-    # files.template/put create missing parent directories (root, 0755) themselves.
-    changed = [op for op in (loaded,) if op is not None]
-    changed.append(files.template(name="Render the Prometheus configuration",
-                                  src=f"{MON}/prometheus.yml.j2",
-                                  dest=f"{root}/prometheus/prometheus.yml", mode="0644", **ctx))
-    changed.append(files.template(name="Render the alert rules", src=f"{MON}/alerts.yml.j2",
-                                  dest=f"{root}/rules/gept-alerts.yml", mode="0644", **ctx))
-    changed.append(files.template(name="Render the Alertmanager configuration",
-                                  src=f"{MON}/alertmanager.yml.j2",
-                                  dest=f"{root}/alertmanager/alertmanager.yml", mode="0644",
-                                  **ctx))
-    for kind in ("datasources/prometheus.yml", "dashboards/gept.yml"):
-        changed.append(files.template(
-            name=f"Render Grafana provisioning {kind}",
-            src=f"{MON}/grafana/provisioning/{kind}.j2",
-            dest=f"{root}/grafana/provisioning/{kind}", mode="0644", **ctx))
-    for board in sorted(Path(f"{MON}/grafana/dashboards").glob("*.json")):
-        changed.append(files.put(name=f"Copy the {board.stem} dashboard", src=str(board),
-                                 dest=f"{root}/grafana/dashboards/{board.name}", mode="0644"))
     password = quote(secret("db_password", data), safe="")
-    changed.append(files.template(
-        name="Write the monitoring .env", src=f"{TEMPLATES}/monitoring-compose/env.j2",
-        dest=f"{root}/.env", mode="0600",
-        dsn=(f"postgresql://{data.db_user}:{password}@127.0.0.1:{data.postgres_port}/"
-             f"{data.db_name}?sslmode=disable")))
-    changed.append(files.template(
-        name="Write the monitoring compose file",
-        src=f"{TEMPLATES}/monitoring-compose/docker-compose.yml.j2",
-        dest=f"{root}/docker-compose.yml", mode="0644", image=tag,
-        textfile_dir=TEXTFILE_DIR, grafana_enabled=bool(data.get("grafana_enabled", True))))
+    grafana = bool(data.get("grafana_enabled", True))
+    wanted = [
+        rendered(f"{MON}/prometheus.yml.j2", f"{root}/prometheus/prometheus.yml", **ctx),
+        rendered(f"{MON}/alerts.yml.j2", f"{root}/rules/gept-alerts.yml", **ctx),
+        rendered(f"{MON}/alertmanager.yml.j2", f"{root}/alertmanager/alertmanager.yml", **ctx),
+        *(rendered(f"{MON}/grafana/provisioning/{kind}.j2",
+                   f"{root}/grafana/provisioning/{kind}", **ctx)
+          for kind in ("datasources/prometheus.yml", "dashboards/gept.yml")),
+        *(copied(board, f"{root}/grafana/dashboards/{board.name}")
+          for board in sorted(Path(f"{MON}/grafana/dashboards").glob("*.json"))),
+        rendered("monitoring-compose/env.j2", f"{root}/.env", mode="0600",
+                 dsn=(f"postgresql://{data.db_user}:{password}@127.0.0.1:"
+                      f"{data.postgres_port}/{data.db_name}?sslmode=disable")),
+        rendered("monitoring-compose/docker-compose.yml.j2", f"{root}/docker-compose.yml",
+                 image=tag, textfile_dir=TEXTFILE_DIR, grafana_enabled=grafana),
+    ]
+    changed = [op for op in (loaded,) if op is not None]
+    changed.append(files_present(name="Write the monitoring configuration and project",
+                                 files=wanted))
     running = host.get_fact(ComposeServicesRunning, project=PROJECT)
     wanted = SERVICES + (["grafana"] if data.get("grafana_enabled", True) else [])
     all_up = all(running.get(s) for s in wanted)

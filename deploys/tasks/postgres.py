@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, postgres, server, systemd
+from pyinfra.operations import apt, postgres, server, systemd
 
 from deploys.guard import postgres_conf_path
-from deploys.tasks import TEMPLATES
+from deploys.managed import files_present, rendered
 
 
 @deploy("Install and configure PostgreSQL")
@@ -26,10 +26,9 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
     apt.packages(name=f"Install PostgreSQL {version}",
                  packages=[f"postgresql-{version}", f"postgresql-client-{version}"],
                  no_recommends=True)
-    tuned = files.template(
-        name="Tune PostgreSQL (conf.d fragment)", src=f"{TEMPLATES}/postgres/gept.conf.j2",
-        dest=postgres_conf_path(data), user="postgres", group="postgres", mode="0644",
-        settings=data.postgres_settings)
+    tuned = files_present(name="Tune PostgreSQL (conf.d fragment)", files=[
+        rendered("postgres/gept.conf.j2", postgres_conf_path(data), user="postgres",
+                 settings=data.postgres_settings)])
     unit = f"postgresql@{version}-main.service"
     systemd.service(name="Start PostgreSQL", service=unit, running=True, enabled=True)
     # Reloadable settings apply on reload; restart-only ones need the coordinated restart.

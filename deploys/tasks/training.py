@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files
+from pyinfra.operations import apt
 
-from deploys.tasks import TEMPLATES
+from deploys.managed import files_present, rendered
 
 
 @deploy("Prepare the training environment")
@@ -17,9 +17,6 @@ def prepare_training() -> None:
     # psql through the tunnel: operators' queries and the model-registry facts.
     apt.packages(name="Install the PostgreSQL client",
                  packages=[f"postgresql-client-{data.postgres_version}"], no_recommends=True)
-    files.directory(name="Create the models directory", path=data.models_dir,
-                    user=data.gept_user, group=data.gept_group, mode="0755")
-    files.template(name="Write training.env (CatBoost task type and GPUs)",
-                   src=f"{TEMPLATES}/app/training.env.j2",
-                   dest=f"{data.config_dir}/training.env", user=data.gept_user,
-                   group=data.gept_group, mode="0600")
+    files_present(name="Write training.env (CatBoost task type and GPUs)", files=[
+        rendered("app/training.env.j2", f"{data.config_dir}/training.env",
+                 user=data.gept_user, group=data.gept_group, mode="0600")])

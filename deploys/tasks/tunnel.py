@@ -10,15 +10,13 @@ at plan time and change nothing.
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, python, server, systemd
 
 from deploys.guard import peer
-from deploys.tasks import TEMPLATES
+from deploys.managed import Dir, directories_present, files_present, literal, rendered
 from deploys.tasks.users import system_user
 
 KEY_DIR = "/etc/gept/tunnel"
@@ -48,8 +46,8 @@ def accept_tunnel() -> None:
     home = f"/var/lib/{user}"
     system_user("Create the tunnel account", user, home=home, shell="/usr/sbin/nologin",
                 create_home=True)
-    files.directory(name="Create the tunnel account's .ssh", path=f"{home}/.ssh", user=user,
-                    group=user, mode="0700")
+    directories_present(name="Create the tunnel account's .ssh",
+                        dirs=[Dir(f"{home}/.ssh", "0700", user, user)])
     dest = f"{home}/.ssh/authorized_keys"
     pub = None
     if hydra is not None:
@@ -57,9 +55,8 @@ def accept_tunnel() -> None:
         pub = lines[0] if lines else None
     pub = pub or data.get("tunnel_public_key")
     if pub:
-        files.put(name="Authorize Hydra's tunnel key", src=StringIO(
-            authorized_line(pub, data.postgres_port)), dest=dest, user=user, group=user,
-            mode="0600")
+        files_present(name="Authorize Hydra's tunnel key", files=[
+            literal(authorized_line(pub, data.postgres_port), dest, "0600", user, user)])
     elif hydra is not None:
         python.call(name="Authorize Hydra's tunnel key (made on Hydra now)",
                     function=_authorize_at_run_time, hydra=hydra, dest=dest, user=user,
@@ -103,18 +100,16 @@ def run_tunnel() -> None:
     target = data.tunnel_target_host
     port = int(data.tunnel_target_port)
     name = target if port == 22 else f"[{target}]:{port}"
-    known = None
+    wanted = [rendered("tunnel/gept-db-tunnel.service.j2",
+                       "/etc/systemd/system/gept-db-tunnel.service", key=KEY,
+                       known_hosts=f"{KEY_DIR}/known_hosts")]
     if host_key:
-        known = files.put(name="Trust Ampere's SSH host key", src=StringIO(
-            f"{name} {host_key}\n"), dest=f"{KEY_DIR}/known_hosts", user=owner, group=owner,
-            mode="0644")
-    unit = files.template(name="Install the tunnel unit",
-                          src=f"{TEMPLATES}/tunnel/gept-db-tunnel.service.j2",
-                          dest="/etc/systemd/system/gept-db-tunnel.service", mode="0644",
-                          key=KEY, known_hosts=f"{KEY_DIR}/known_hosts")
+        wanted.append(literal(f"{name} {host_key}\n", f"{KEY_DIR}/known_hosts", "0644", owner,
+                              owner))
+    unit = files_present(name="Install the tunnel unit and Ampere's host key", files=wanted)
     systemd.daemon_reload(name="Reload systemd for the new tunnel unit", _if=unit.did_change)
     systemd.service(name="Start the database tunnel", service="gept-db-tunnel.service",
                     running=True, enabled=True)
     systemd.service(name="Restart the tunnel for a new unit or host key",
                     service="gept-db-tunnel.service", restarted=True,
-                    _if=lambda: unit.did_change() or bool(known and known.did_change()))
+                    _if=unit.did_change)
