@@ -271,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     key_file = topo.state_dir / "secrets" / "engine_api_key"
     print(f"""
 GePT is running in the lab (converged in {result['converge_seconds']} s).
-  engine:      {result['engine_url']}  ({count} recommendations just now)
+  engine:      {result['engine_url']}  ({count} recommendations just now; lab port:
+               {engine_url()}{'; 8000 is an ssh -L forward that ends with `gept lab down`'
+                              if result['engine_url'].endswith(':8000') else ''})
                curl -H "X-API-Key: $(cat {key_file})" \\
                  '{result['engine_url']}/api/v1/recommendations?capital=10000000&slots=4'
   health:      curl {result['engine_url']}/api/v1/health
