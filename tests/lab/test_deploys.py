@@ -145,3 +145,17 @@ def test_production_inventory_plans_against_lab_hosts_only(converged_lab: Any) -
     # Production differs from the lab in data only: Grafana is started there, GPUs are used.
     assert any(op["name"] == "Run monitoring | Write the monitoring compose file"
                and "ampere" in op["hosts_with_change"] for op in plan)
+
+
+def test_backup_script_dumps_the_database_and_writes_its_metric(converged_lab: Any) -> None:
+    lab = converged_lab
+    lab.sh("ampere", "/usr/local/sbin/gept-backup", timeout=600)
+    dumps = lab.sh("ampere", "ls -1 /var/backups/gept/").split()
+    assert any(d.startswith("osrs_data_") and d.endswith(".dump") for d in dumps), dumps
+    # The dump holds the price data, and it restores (pg_restore lists its tables).
+    listing = lab.sh("ampere", "runuser -u postgres -- pg_restore --list "
+                     "$(ls -1t /var/backups/gept/*.dump | head -1)")
+    assert "price_data_5min" in listing
+    metric = lab.sh("ampere", "cat /var/lib/gept/textfile/gept_backup.prom")
+    assert "gept_backup_last_success_timestamp_seconds " in metric
+    assert lab.sh("ampere", "stat -c %a /var/backups/gept").strip() == "700"
