@@ -10,8 +10,9 @@ settings (one worker, uvloop, httptools, no access log):
 * a bare FastAPI app with one route returning a fixed JSON document: the engine's own
   response body captured once, so both serialize the same size and shape,
 
-are loaded with wrk (16 connections, 2 threads) in alternating rounds; the median round of
-each is reported. The engine's requests rotate over styles, risks, capitals and slot counts.
+are loaded with wrk (16 connections, 2 threads) in alternating rounds; the best round of
+each is reported (the machine is shared; other processes only ever slow a round down).
+The engine's requests rotate over styles, risks, capitals and slot counts.
 Then the history is grown tenfold, a new newest batch is committed, both servers are
 restarted and the engine is measured again.
 
@@ -273,14 +274,18 @@ def _wrk(url: str, duration: float, script: Path | None) -> tuple[float, float, 
 
 def measure(servers: Servers, duration: float, rounds: int, script: Path
             ) -> dict[str, tuple[float, float, float]]:
-    """Alternating rounds (bare, engine, ...); the median round of each."""
+    """Alternating rounds (bare, engine, ...); the best round (highest req/s) of each.
+
+    Best-of, not median: the machine is shared, and other processes' bursts only ever make
+    a round slower; the best round is the closest to the servers' own speed.
+    """
     results: dict[str, list[tuple[float, float, float]]] = {"bare": [], "engine": []}
     for _ in range(rounds):
         results["bare"].append(_wrk(f"http://127.0.0.1:{servers.bare_port}/bare", duration,
                                     None))
         results["engine"].append(_wrk(f"http://127.0.0.1:{servers.engine_port}/", duration,
                                       script))
-    return {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+    return {k: max(v) for k, v in results.items()}
 
 
 def _time_candidate_load(dsn: str, batch: datetime) -> float:
@@ -302,8 +307,8 @@ def _time_candidate_load(dsn: str, batch: datetime) -> float:
 def main() -> None:
     """Run the benchmark and print the summary line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per server")
     parser.add_argument("--older", type=int, default=30, help="older batches at 1x history")
     args = parser.parse_args()
 

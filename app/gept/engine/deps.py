@@ -4,12 +4,13 @@ All are ``async def`` even when they do not await: FastAPI runs plain ``def`` de
 in a thread pool, which costs more than the whole recommendation.
 
 Routes never open connections or read settings themselves; they ask for ``AuthStateDep``
-(key checked), ``ConnDep`` (key checked, a pooled connection), ``ServingDep`` (key checked,
-the batch in memory) or ``OpenStateDep`` (no key, rate-limited per client).
+(key checked), ``ConnDep`` (key checked, a pooled connection) or ``OpenStateDep`` (no key,
+rate-limited per client). The hottest route calls ``serving_request`` directly (key checked,
+the batch in memory), without the dependency machinery.
 
 Example:
     >>> @router.get("/x")                                   # doctest: +SKIP
-    ... async def x(serve: ServingDep) -> dict[str, str]: ...
+    ... async def x(state: AuthStateDep, conn: ConnDep) -> dict[str, str]: ...
 """
 
 from __future__ import annotations
@@ -113,15 +114,6 @@ def serving_request(request: Request, presented: str | None) -> Serving:
     if state.snapshot is None:
         raise NotReady()
     return Serving(state, state.snapshot)
-
-
-async def serving(request: Request,
-                  presented: Annotated[str | None, Security(api_key_header)]) -> Serving:
-    """``serving_request`` as a dependency."""
-    return serving_request(request, presented)
-
-
-ServingDep = Annotated[Serving, Depends(serving)]
 
 
 async def get_conn(state: AuthStateDep) -> AsyncIterator[AsyncConnection[Any]]:

@@ -146,7 +146,9 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
     app.state.api_key = api_key
     app.state.limiter = RateLimiter(settings.engine_rate_limit_per_minute)
     app.state.metrics = metrics
-    # The hottest route first: routes are matched in order.
+    # The hottest route first: routes are matched in order. Its plain twin answers; the
+    # FastAPI route behind it documents it (see routes/recommendations.py).
+    app.router.routes.insert(0, recommendations.hot_route)
     app.include_router(recommendations.router)
     app.include_router(items.router)
     app.include_router(health.router)

@@ -8,6 +8,8 @@ import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from gept.engine import repository
 from gept.engine.cache import DB_ERRORS
@@ -105,6 +107,23 @@ async def recommendations(request: Request) -> Response:
     # Serialized directly: the shape is RecommendationsOut by construction (the tests check
     # it), and validating it again through pydantic would cost more than computing it.
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+class _PlainRoute(Route):
+    """A Starlette route that records itself in the scope (for the metrics' route label)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
+
+
+hot_route = _PlainRoute("/api/v1/recommendations", recommendations, methods=["GET"],
+                        name="recommendations_hot", include_in_schema=False)
+"""``recommendations`` as a plain Starlette route, matched before the documented FastAPI
+route (which stays for OpenAPI). Same function, same checks, same errors: only FastAPI's
+per-request endpoint machinery is skipped, which measured 40 % of this route's time."""
 
 
 @router.get("/{rec_id}", response_model=RecommendationDetailOut,
