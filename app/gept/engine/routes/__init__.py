@@ -1,0 +1,1 @@
+"""The engine's routers: recommendations, items (predictions, search, history, models), health."""
