@@ -81,7 +81,10 @@ def test_fallback_writes_when_predictions_are_stale(ml_dsn: str) -> None:
     hold_back_latest_block(ml_dsn)
     assert run_inference("primary").status == "completed"
     with psycopg.connect(ml_dsn) as conn:       # the primary went quiet 20 minutes ago
-        conn.execute("UPDATE prediction_batches SET created_at = now() - interval '20 min'")
+        conn.execute("UPDATE predictions SET \"time\" = \"time\" - interval '20 min', "
+                     "target_hour = target_hour - interval '20 min'")
+        conn.execute("UPDATE prediction_batches SET \"time\" = \"time\" - interval '20 min', "
+                     "created_at = now() - interval '20 min'")
     release_block(ml_dsn)
     result = run_inference("fallback")
     assert result.status == "completed"

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     models_dir: Path = Path("/var/lib/gept/models")
     state_dir: Path = Path("~/.local/state/gept").expanduser()
     stale_after_seconds: int = 600
+    # Inference refuses to publish predictions from prices older than this (collectors down).
+    max_data_age_seconds: int = 1800
     task_type: Literal["CPU", "GPU"] = "CPU"
 
     engine_api_key: SecretStr | None = None

@@ -15,13 +15,13 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from gept.core.clock import utcnow
+from gept.core.clock import align, utcnow
 from gept.core.config import get_settings
 from gept.core.errors import Failed, GeptError, InvalidInput, Locked
 from gept.db import partitions
@@ -53,6 +53,14 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return dict(self.__dict__)
+
+
+def _db_now(conn: psycopg.Connection[Any]) -> datetime:
+    """The database's clock: every host stamps batches by the same clock."""
+    row = conn.execute("SELECT now()").fetchone()
+    assert row is not None
+    now: datetime = row[0]
+    return now.astimezone(UTC)
 
 
 def _record_start(meta: psycopg.Connection[Any], run_id: str, role: str) -> None:
@@ -142,9 +150,23 @@ def _cycle(meta: psycopg.Connection[Any], dsn: str | None, result: RunResult,
     if block is None:
         raise Failed("price_data_5min is empty: nothing to predict from")
     result.block_time = block.isoformat()
+    # The batch is stamped with its publication block (the database clock aligned down to
+    # 5 minutes), not with the older price block it predicts from: the Wiki publishes a
+    # block minutes after it closes, so stamping the price block would make every batch
+    # look 5-15 minutes old and the 10-minute staleness rule (engine, fallback, checks,
+    # alerts) would flap. Data age is guarded separately below.
+    published = align(_db_now(meta), 300)
+    data_age = (published - block).total_seconds()
+    max_age = get_settings().max_data_age_seconds
+    if data_age > max_age:
+        raise Failed(
+            f"the newest price block ({block.isoformat()}) is {data_age:.0f} s old "
+            f"(> {max_age} s): refusing to publish predictions from stale prices; "
+            "check the collectors (gept runbook run triage-collectors)",
+            block_time=block.isoformat(), data_age_seconds=data_age)
     # Partitions before the write transaction: creating one locks the parent table, which
     # must not be held for the whole write.
-    partitions.ensure(meta, "predictions", block, block + timedelta(days=1))
+    partitions.ensure(meta, "predictions", published, published + timedelta(days=1))
     with connect(dsn, attempts=3) as work, work.transaction():
         if not failover.try_lock(work):
             if result.role == "fallback":
@@ -158,14 +180,15 @@ def _cycle(meta: psycopg.Connection[Any], dsn: str | None, result: RunResult,
                 result.status = "skipped"
                 result.reason = f"a batch was committed {age:.0f} s ago while waiting"
                 return
-        if failover.block_written(work, block):
+        if failover.block_written(work, published):
             result.status = "skipped"
-            result.reason = f"block {block.isoformat()} already has a batch"
+            result.reason = f"block {published.isoformat()} already has a batch"
             return
         t0 = time.monotonic()
         models = load_active(work, models_dir)
         t1 = time.monotonic()
         batch, _ = predict_block(work, models, block)
+        batch.time = published
         t2 = time.monotonic()
         rows = batch_io.write(work, batch, run_id=result.run_id, role=result.role)
         t3 = time.monotonic()
