@@ -177,3 +177,17 @@ def test_cli_infer_json(ml_dsn: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert '"status": "completed"' in proc.stdout
     assert f'"rows_written": {ITEMS * 42}' in proc.stdout
+
+
+def test_a_host_without_the_artifact_loads_it_from_the_database(
+        ml_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ampere's fallback has no copy of Hydra's model file: it comes through PostgreSQL."""
+    other_host_models = tmp_path / "ampere-models"
+    other_host_models.mkdir()
+    monkeypatch.setenv("GEPT_MODELS_DIR", str(other_host_models))
+    get_settings.cache_clear()
+    result = run_inference("fallback")
+    assert result.status == "completed"
+    assert result.rows_written == ITEMS * 42
+    cached = list(other_host_models.rglob("model.cbm"))
+    assert len(cached) == 1                     # verified, then cached for the next run

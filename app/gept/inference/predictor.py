@@ -67,7 +67,8 @@ def load_active(conn: psycopg.Connection[Any], models_dir: Path) -> list[LoadedM
                 f"model {record.id} ({record.scope}) was trained on a different feature set "
                 f"({len(record.feature_names)} features) than this code computes "
                 f"({len(FEATURE_NAMES)}); retrain it", model_id=record.id)
-        model = artifacts.load_verified(models_dir, record.model_path, record.artifact_sha256)
+        model = artifacts.load_verified(models_dir, record.model_path,
+                                       record.artifact_sha256, conn)
         loaded.append(LoadedModel(record, model))
     return loaded
 

@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from gept.core.errors import IntegrityError
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.cbm"
 META_FILE = "meta.json"
@@ -58,12 +64,52 @@ def save(models_dir: Path, run_id: str, scope: str, model: Any,
     return str(path.relative_to(models_dir)), digest
 
 
-def read_verified(models_dir: Path, model_path: str, expected_sha256: str) -> bytes:
+def publish(conn: psycopg.Connection[Any], models_dir: Path, model_path: str,
+            sha256: str) -> None:
+    """Store a verified artifact in ``model_artifacts`` so other hosts can load it.
+
+    Ampere's fallback inference must be able to load the model Hydra trained; the bytes go
+    through the database both hosts already share, instead of a separate file sync.
+    """
+    data = read_verified(models_dir, model_path, sha256)
+    conn.execute("INSERT INTO model_artifacts (sha256, bytes, size_bytes) VALUES (%s, %s, %s) "
+                 "ON CONFLICT (sha256) DO NOTHING", (sha256, data, len(data)))
+
+
+def _from_database(conn: psycopg.Connection[Any], path: Path, expected_sha256: str) -> bytes:
+    row = conn.execute("SELECT bytes FROM model_artifacts WHERE sha256 = %s",
+                       (expected_sha256,)).fetchone()
+    if row is None:
+        raise IntegrityError(f"model artifact {path} is missing here and the database has "
+                             f"no copy with sha256 {expected_sha256}", path=str(path))
+    data = bytes(row[0])
+    actual = sha256_bytes(data)
+    if actual != expected_sha256:
+        raise IntegrityError(f"the database copy of {path} failed its checksum: recorded "
+                             f"{expected_sha256}, stored bytes hash to {actual}",
+                             path=str(path), expected_sha256=expected_sha256,
+                             actual_sha256=actual)
+    try:  # cache locally; a read-only models dir only costs a fetch next time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("could not cache model artifact at %s: %s", path, exc)
+    return data
+
+
+def read_verified(models_dir: Path, model_path: str, expected_sha256: str,
+                  conn: psycopg.Connection[Any] | None = None) -> bytes:
     """The artifact's bytes, after checking them against the recorded sha256.
 
+    A file that is missing locally is fetched from ``model_artifacts`` when ``conn`` is
+    given (and cached). A local file that exists but fails its checksum is never replaced
+    silently: it is refused.
+
     Raises:
-        IntegrityError: when the file is missing or its checksum differs (tampered or
-            corrupted); the message names the file and both checksums.
+        IntegrityError: when the file is missing (and not in the database) or its checksum
+            differs (tampered or corrupted); the message names the file and both checksums.
     """
     path = (models_dir / model_path).resolve()
     if not path.is_relative_to(models_dir.resolve()):
@@ -72,6 +118,8 @@ def read_verified(models_dir: Path, model_path: str, expected_sha256: str) -> by
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
+        if conn is not None:
+            return _from_database(conn, path, expected_sha256)
         raise IntegrityError(f"model artifact {path} is missing; it was recorded with "
                              f"sha256 {expected_sha256}", path=str(path)) from exc
     actual = sha256_bytes(data)
@@ -84,7 +132,8 @@ def read_verified(models_dir: Path, model_path: str, expected_sha256: str) -> by
     return data
 
 
-def load_verified(models_dir: Path, model_path: str, expected_sha256: str) -> Any:
+def load_verified(models_dir: Path, model_path: str, expected_sha256: str,
+                  conn: psycopg.Connection[Any] | None = None) -> Any:
     """A CatBoost model built from checksum-verified bytes.
 
     Raises:
@@ -92,7 +141,7 @@ def load_verified(models_dir: Path, model_path: str, expected_sha256: str) -> An
     """
     from catboost import CatBoostClassifier
 
-    data = read_verified(models_dir, model_path, expected_sha256)
+    data = read_verified(models_dir, model_path, expected_sha256, conn)
     model = CatBoostClassifier()
     model.load_model(blob=data)
     return model

@@ -228,7 +228,8 @@ def active_models(conn: psycopg.Connection[Any]) -> list[ModelRecord]:
     return [_record(r) for r in rows]
 
 
-def _check_promotable(model: ModelRecord, models_dir: Path) -> None:
+def _check_promotable(model: ModelRecord, models_dir: Path,
+                      conn: psycopg.Connection[Any] | None = None) -> None:
     if not model.validation_passed:
         raise InvalidInput(f"model {model.id} failed its validation gate and can never be "
                            "ACTIVE; train a better one", field="model_id", value=model.id)
@@ -241,7 +242,7 @@ def _check_promotable(model: ModelRecord, models_dir: Path) -> None:
                            "artifacts may be gone: retrain)", field="model_id",
                            value=model.id)
     # Never activate what inference could not load.
-    artifacts.read_verified(models_dir, model.model_path, model.artifact_sha256)
+    artifacts.read_verified(models_dir, model.model_path, model.artifact_sha256, conn)
 
 
 def _swap(conn: psycopg.Connection[Any], model: ModelRecord, *, reason: str,
@@ -285,7 +286,7 @@ def promote(conn: psycopg.Connection[Any], model_id: int, *, token: str | None,
     """
     _require_idle(conn)
     model = get(conn, model_id)
-    _check_promotable(model, _models_dir(models_dir))
+    _check_promotable(model, _models_dir(models_dir), conn)
     plan = guards.plan_hash({"action": "models-promote", "model_id": model_id})
     guards.require(ZONE, plan, token, action=f"promote model {model_id} ({model.scope})")
     old = _swap(conn, model, reason="promoted", rollback=False)
@@ -305,7 +306,7 @@ def promote_initial(conn: psycopg.Connection[Any], model_id: int, *,
     """
     _require_idle(conn)
     model = get(conn, model_id)
-    _check_promotable(model, _models_dir(models_dir))
+    _check_promotable(model, _models_dir(models_dir), conn)
     plan = guards.plan_hash({"action": "models-promote", "model_id": model_id})
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('gept-registry:' || %s))",
@@ -366,7 +367,7 @@ def rollback(conn: psycopg.Connection[Any], scope: str, *, token: str | None,
     if target is None:
         raise InvalidInput(f"scope {scope!r} has no previous model to roll back to; "
                            f"model {current[0].id} stays ACTIVE", field="scope", value=scope)
-    _check_promotable(target, _models_dir(models_dir))
+    _check_promotable(target, _models_dir(models_dir), conn)
     plan = guards.plan_hash({"action": "models-rollback", "scope": scope})
     guards.require(ZONE, plan, token, action=f"roll back {scope} to model {target.id}")
     old = _swap(conn, target, reason=f"rollback from model {current[0].id}", rollback=True)

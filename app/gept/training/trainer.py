@@ -239,6 +239,7 @@ def _run(conn: psycopg.Connection[Any], cfg: TrainConfig, run_id: str, models_di
                 "offsets": [str(o) for o in cfg.grid.offsets], "items": model.item_ids,
                 **model.evaluation.summary()}
         path, digest = artifacts.save(models_dir, run_id, model.scope, model.model, meta)
+        artifacts.publish(conn, models_dir, path, digest)
         model.model_path = path
         model.model_id = lifecycle.register(
             conn, scope=model.scope, run_id=run_id, model_path=path, artifact_sha256=digest,
