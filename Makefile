@@ -20,7 +20,7 @@ setup:
 test: venv setup
 	$(VENV)/bin/ruff check app tests bench checks deploys inventory
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=30
 
 lint: venv
 	$(VENV)/bin/ruff check app tests bench checks deploys inventory
