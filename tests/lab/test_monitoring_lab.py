@@ -128,10 +128,11 @@ def test_stale_predictions_fire_the_alert_and_reach_alertmanager(converged: LabH
         api(converged, "http://127.0.0.1:9090/-/reload", method="POST")
         wait_for("the lab copy of PredictionsStale to load",
                  lambda: _fast_rule_state(converged) != "", timeout=60)
-        # Fresh predictions: the rule (for: 0s) is evaluated and stays quiet.
-        wait_for("fresh predictions in the engine's metrics", lambda: _age(converged) < 600,
-                 timeout=60)
-        assert _fast_rule_state(converged) == "inactive"
+        # With fresh predictions the rule (for: 0s) is quiet. A batch is 320-620 s old in
+        # normal operation (its time is the block's start), so wait for the fresh part.
+        wait_for("the rule to be inactive on fresh predictions",
+                 lambda: _age(converged) < 540 and _fast_rule_state(converged) == "inactive",
+                 timeout=330, interval=5)
         with predictions_stale(converged):
             wait_for("PredictionsStale to fire in Prometheus",
                      lambda: _fast_rule_state(converged) == "firing", timeout=120)
