@@ -132,7 +132,7 @@ def test_stale_predictions_fire_the_alert_and_reach_alertmanager(converged: LabH
         # normal operation (its time is the block's start), so wait for the fresh part.
         wait_for("the rule to be inactive on fresh predictions",
                  lambda: _age(converged) < 540 and _fast_rule_state(converged) == "inactive",
-                 timeout=330, interval=5)
+                 timeout=660, interval=5)
         with predictions_stale(converged):
             wait_for("PredictionsStale to fire in Prometheus",
                      lambda: _fast_rule_state(converged) == "firing", timeout=120)
