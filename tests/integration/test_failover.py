@@ -3,51 +3,15 @@ block — against a real PostgreSQL."""
 
 from __future__ import annotations
 
-import itertools
-import os
 import threading
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
-from test_inference import ITEMS, make_trained_template
+from mlseed import ITEMS, one
 
-from gept.core.config import get_settings
 from gept.core.errors import Locked
-from gept.db import partitions
 from gept.inference.failover import LOCK_KEY
 from gept.inference.runner import RunResult, run_inference
-from gept.testing.pgserver import PgServer
-
-_n = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def trained(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    return make_trained_template(pg_server, tmp_path_factory.mktemp("ml"),
-                                 f"mlfo_{os.getpid()}")
-
-
-@pytest.fixture
-def ml_dsn(trained: tuple[str, Path], pg_server: PgServer,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    template, models = trained
-    partitions.forget_cache()
-    dsn = pg_server.create_database(f"fo{os.getpid()}_{next(_n)}", template=template)
-    monkeypatch.setenv("GEPT_DATABASE_URL", dsn)
-    monkeypatch.setenv("GEPT_MODELS_DIR", str(models))
-    monkeypatch.setenv("GEPT_STALE_AFTER_SECONDS", "600")
-    get_settings.cache_clear()
-    yield dsn
-    partitions.forget_cache()
-
-
-def one(dsn: str, query: str, *args: Any) -> Any:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(query, args).fetchone()
-    return None if row is None else row[0]
 
 
 def hold_back_latest_block(dsn: str) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
+from mlseed import ITEMS, one
 
 from gept.core.config import get_settings
 from gept.core.errors import Failed, IntegrityError, InvalidInput
@@ -21,54 +19,6 @@ from gept.db import partitions
 from gept.inference.retention import drop_old_partitions
 from gept.inference.runner import run_inference
 from gept.market import tax
-from gept.testing.pgserver import PgServer
-from gept.training.config import TrainingSettings, resolve
-from gept.training.synthetic import seed_recent
-from gept.training.trainer import run_training
-
-ITEMS = 8
-_n = itertools.count()
-
-
-def make_trained_template(pg_server: PgServer, tmp: Path, name: str) -> tuple[str, Path]:
-    """A database with 10 days of simulator history and one ACTIVE global model."""
-    models = tmp / "models"
-    os.environ.setdefault("GEPT_STATE_DIR", str(tmp / "state"))
-    partitions.forget_cache()
-    dsn = pg_server.create_database(name, template="gept_template")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        seed_recent(conn, items=ITEMS, days=10, seed=5)
-        cfg = resolve(TrainingSettings(), task_type="CPU", items=ITEMS, days=10,
-                      iterations=12, min_auc=0.5)
-        result = run_training(conn, cfg, models_dir=models, promote=True)
-    assert result["models"][0]["status"] == "ACTIVE", result
-    partitions.forget_cache()
-    return name, models
-
-
-@pytest.fixture(scope="module")
-def trained(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    return make_trained_template(pg_server, tmp_path_factory.mktemp("ml"),
-                                 f"mlinf_{os.getpid()}")
-
-
-@pytest.fixture
-def ml_dsn(trained: tuple[str, Path], pg_server: PgServer,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    template, models = trained
-    partitions.forget_cache()
-    dsn = pg_server.create_database(f"inf{os.getpid()}_{next(_n)}", template=template)
-    monkeypatch.setenv("GEPT_DATABASE_URL", dsn)
-    monkeypatch.setenv("GEPT_MODELS_DIR", str(models))
-    get_settings.cache_clear()
-    yield dsn
-    partitions.forget_cache()
-
-
-def one(dsn: str, query: str, *args: Any) -> Any:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(query, args).fetchone()
-    return None if row is None else row[0]
 
 
 def test_primary_writes_one_complete_batch(ml_dsn: str) -> None:

@@ -88,3 +88,10 @@ def lab() -> Iterator[LabHandle]:
     yield LabHandle(lab=the_lab, up_report=report)
     if os.environ.get("GEPT_LAB_TEARDOWN") == "1":
         the_lab.down()
+
+
+@pytest.fixture(scope="session")
+def converged(request: pytest.FixtureRequest) -> LabHandle:
+    """The lab after both deploys ran, with a model trained and inference running."""
+    handle: LabHandle = request.getfixturevalue("converged_lab")
+    return handle

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from breakage import (
     check_json,
     collector_stopped,
@@ -23,17 +22,6 @@ from breakage import (
 
 if TYPE_CHECKING:
     from tests.lab.conftest import LabHandle
-
-
-@pytest.fixture(scope="module")
-def converged(request: pytest.FixtureRequest) -> LabHandle:
-    """The lab after both deploys ran (the deploys' fixture)."""
-    try:
-        lab: LabHandle = request.getfixturevalue("converged_lab")
-    except pytest.FixtureLookupError:
-        pytest.fail("no `converged_lab` fixture: the deploys' lab fixture is needed to "
-                    "converge ampere and hydra before the checks can pass", pytrace=False)
-    return lab
 
 
 def _failed(report: dict[str, Any]) -> list[tuple[str, str]]:

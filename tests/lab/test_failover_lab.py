@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from breakage import psql
 
 if TYPE_CHECKING:
@@ -21,13 +20,6 @@ CRON = "/etc/cron.d/gept-inference"
 AMPERE_MODELS = "/var/lib/gept/models"
 FALLBACK = ("runuser -u gept -- bash -c 'cd / && set -a && . /etc/gept/gept.env && set +a && "
             "exec gept infer --role fallback --json'")
-
-
-@pytest.fixture(scope="module")
-def converged(request: pytest.FixtureRequest) -> LabHandle:
-    """The lab after both deploys ran (the deploys' fixture)."""
-    lab: LabHandle = request.getfixturevalue("converged_lab")
-    return lab
 
 
 @contextmanager

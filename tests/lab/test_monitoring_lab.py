@@ -32,17 +32,6 @@ FAST_GROUP = "labtest-fast"
 FAST_RULES = f"{RULES_DIR}/{FAST_GROUP}.yml"
 
 
-@pytest.fixture(scope="module")
-def converged(request: pytest.FixtureRequest) -> LabHandle:
-    """The lab after both deploys ran (the deploys' fixture)."""
-    try:
-        lab: LabHandle = request.getfixturevalue("converged_lab")
-    except pytest.FixtureLookupError:
-        pytest.fail("no `converged_lab` fixture: the deploys' lab fixture is needed to "
-                    "converge ampere and hydra before monitoring can run", pytrace=False)
-    return lab
-
-
 def api(lab: LabHandle, url: str, method: str = "GET") -> Any:
     """JSON from an HTTP API on Ampere's loopback."""
     out = lab.sh("ampere", f"curl -fsS -m 10 -X {method} {shlex.quote(url)}")

@@ -37,17 +37,6 @@ ROOT = "/opt/recommendation-engine"
 pytestmark = pytest.mark.timeout(1800)
 
 
-@pytest.fixture(scope="module")
-def converged(request: pytest.FixtureRequest) -> LabHandle:
-    """The lab after both deploys ran (the deploys' fixture)."""
-    try:
-        lab: LabHandle = request.getfixturevalue("converged_lab")
-    except pytest.FixtureLookupError:
-        pytest.fail("no `converged_lab` fixture: the deploys' lab fixture is needed to "
-                    "converge ampere and hydra before the runbooks can run", pytrace=False)
-    return lab
-
-
 def runbook(*args: str, token: str | None = None,
             timeout: float = 1200) -> tuple[int, dict[str, Any]]:
     """``gept runbook <args> --inventory inventory/lab.py --json``: exit code and JSON."""
