@@ -10,6 +10,7 @@ from pyinfra import host
 
 from deploys import guard
 from deploys.tasks import (
+    agent,
     app,
     backups,
     base,
@@ -48,6 +49,7 @@ def converge(only: str | None = None) -> None:
         postgres.configure_postgres(password_file=settings[0],
                                     restart_allowed="restart-postgres" in approved)
     current = app.install_release()
+    agent.configure_agent(roles)
     if is_ampere:
         schema.migrate_schema(schema_zone_allowed="predictions-schema" in approved)
         engine.run_engine(triggers=[current, *settings])

@@ -11,7 +11,7 @@ PACKAGES=(
   docker.io docker-compose debootstrap iptables
   # real components the tests start: PostgreSQL, sshd for Fabric, monitoring, load, browser
   postgresql-15 openssh-server openssh-client rsync prometheus prometheus-alertmanager wrk chromium
-  ca-certificates curl git python3-venv
+  ca-certificates curl git python3-venv sudo
 )
 APT_FRESH_MINUTES=360   # an `apt-get update` younger than this is reused
 

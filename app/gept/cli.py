@@ -48,6 +48,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("check", "gept.check", "check"),
     ("drift", "gept.drift", "drift"),
     ("mcp", "gept.runbook.mcp", "mcp"),
+    ("audit", "gept.guards.report", "audit_cmd"),
 ]
 
 

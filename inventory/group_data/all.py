@@ -10,6 +10,14 @@ from gept.core.config import COLLECTOR_INTERVALS
 # Operations run as root through sudo (production logs in as a sudo user; lab as root).
 _sudo = True
 
+# -- who may approve, and the agent -----------------------------------------------------
+# Approvals are OpenSSH signatures by these people's keys (gept coordinate approve). Add a
+# person: their public key line here, then converge (the hosts' /etc/gept/allowed_signers).
+# Revoke: remove the line and converge. Keys only, never private material.
+inventory_id = "production"   # approvals name hosts as <inventory_id>/<host>
+approvers: dict[str, str] = {}
+agent_authorized_keys: list[str] = []   # the agent's SSH public key(s) for gept-agent
+
 # -- people and places ------------------------------------------------------------------
 gept_user = "gept"
 gept_group = "gept"

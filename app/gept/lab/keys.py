@@ -1,6 +1,7 @@
 """The lab's SSH material, kept outside the repository in the lab state directory.
 
-* ``id_ed25519`` (0600) / ``id_ed25519.pub``: the controller's key for root on the hosts;
+* ``id_ed25519`` (0600) / ``id_ed25519.pub``: the controller's key for root on the hosts (the
+  agent's own view of the lab has its own pair, for ``gept-agent``: :mod:`gept.lab.agent`);
 * ``known_hosts``: each host's own key, read through ``docker exec`` after it starts, so SSH
   from the controller checks host keys in the lab exactly as in production;
 * ``ssh_config``: ``ssh -F <state>/ssh_config ampere`` works.
@@ -21,7 +22,7 @@ from gept.lab.proc import run
 from gept.lab.topology import LabTopology
 
 
-def ensure_keypair(key_path: Path) -> str:
+def ensure_keypair(key_path: Path, comment: str = "gept-lab-controller") -> str:
     """Create the ed25519 key pair once; return the public key line.
 
     Raises:
@@ -33,7 +34,7 @@ def ensure_keypair(key_path: Path) -> str:
     if not key_path.exists() or not pub.exists():
         key_path.unlink(missing_ok=True)
         pub.unlink(missing_ok=True)
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "gept-lab-controller",
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
              "-f", str(key_path)], timeout=30, what="ssh-keygen")
     os.chmod(key_path, 0o600)
     return pub.read_text().strip()
@@ -57,7 +58,7 @@ def write_known_hosts(path: Path, entries: dict[int, str]) -> None:
     _write_private(path, "".join(line + "\n" for line in lines))
 
 
-def write_ssh_config(topology: LabTopology) -> None:
+def write_ssh_config(topology: LabTopology, user: str = "root") -> None:
     """Write ``ssh_config``: one block per host, then the settings they share."""
     names: list[str] = []
     blocks = ["# Written by `gept lab up`; rewritten on every up.\n"]
@@ -67,7 +68,7 @@ def write_ssh_config(topology: LabTopology) -> None:
                       f"    HostName 127.0.0.1\n    Port {host.ssh_port}\n")
     blocks.append(
         f"Host {' '.join(names)} 127.0.0.1\n"
-        "    User root\n"
+        f"    User {user}\n"
         f"    IdentityFile {topology.key_path}\n"
         "    IdentitiesOnly yes\n"
         f"    UserKnownHostsFile {topology.known_hosts_path}\n"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gept.core.errors import Failed
+from gept.lab import agent
 from gept.lab import hosts as lab_hosts
 from gept.lab.engine import DockerEngine, file_lock
 from gept.lab.image import BuildReport, ImageRecipe, ensure_image, image_exists, remove_images
@@ -100,7 +101,7 @@ class Lab:
                                for h in hosts_state.values()})
             for host in self.topology.hosts:
                 lab_hosts.wait_ssh(self.topology, host)
-            state = {
+            state: dict[str, Any] = {
                 "prefix": self.topology.prefix,
                 "network": self.topology.network,
                 "image": build.tag,
@@ -109,7 +110,9 @@ class Lab:
                 "known_hosts": str(self.topology.known_hosts_path),
                 "ssh_config": str(self.topology.ssh_config_path),
                 "hosts": hosts_state,
+                "approvers": agent.ensure_person(self.topology),
             }
+            state.update(agent.ensure_agent(self.topology, state))
             write_state(self.topology, state)
         return {
             **state,

@@ -57,10 +57,14 @@ def host_data(topology: LabTopology | None = None) -> dict[str, dict[str, Any]]:
         service_ports ({service: port inside the host}),
         ssh_host_public_key (the host's ed25519 key line; "" while the lab is down),
         extra_trusted_cas (controller paths of the extra CA certificates baked into the
-        lab image; a deploy may install the same list on hosts behind a TLS-inspecting proxy).
+        lab image; a deploy may install the same list on hosts behind a TLS-inspecting proxy),
+        inventory_id ("lab": approvals name ``lab/<host>``), approvers (the person's public
+        key), agent_authorized_keys (the agent's public key, authorized for gept-agent).
     """
     topology = topology or LabTopology.from_env()
-    state_hosts: dict[str, Any] = read_state(topology).get("hosts", {})
+    state = read_state(topology)
+    state_hosts: dict[str, Any] = state.get("hosts", {})
+    agent_keys = [state["agent_public_key"]] if state.get("agent_public_key") else []
     ca_dir = topology.extra_ca_dir
     cas = sorted(str(p) for p in ca_dir.glob("*.crt")) if ca_dir and ca_dir.is_dir() else []
     out: dict[str, dict[str, Any]] = {}
@@ -69,7 +73,8 @@ def host_data(topology: LabTopology | None = None) -> dict[str, dict[str, Any]]:
         out[host.name] = {
             "ssh_hostname": "127.0.0.1",
             "ssh_port": int(live.get("ssh_port", host.ssh_port)),
-            "ssh_user": "root",
+            # root for the person; gept-agent in the agent's own view (gept.lab.agent)
+            "ssh_user": str(state.get("ssh_user", "root")),
             "ssh_key": str(topology.key_path),
             "ssh_known_hosts_file": str(topology.known_hosts_path),
             "ssh_strict_host_key_checking": "yes",
@@ -83,6 +88,9 @@ def host_data(topology: LabTopology | None = None) -> dict[str, dict[str, Any]]:
             "service_ports": {svc: inner for svc, (inner, _pub) in host.ports.items()},
             "ssh_host_public_key": str(live.get("ssh_host_public_key", "")),
             "extra_trusted_cas": cas,
+            "inventory_id": "lab",
+            "approvers": dict(state.get("approvers", {})),
+            "agent_authorized_keys": agent_keys,
         }
     return out
 

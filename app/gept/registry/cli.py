@@ -8,7 +8,7 @@ from gept.core.output import emit
 
 app = typer.Typer(help="Model registry: list, promote, roll back.", no_args_is_help=True)
 
-_TOKEN_HELP = "Coordination token for the model-registry zone (or GEPT_COORDINATION_TOKEN)."  # noqa: S105 (help text)
+_APPROVAL_HELP = "A person's approval for the model-registry zone (gept coordinate approve)."
 
 
 @app.command("list")
@@ -39,26 +39,30 @@ def list_cmd(
 @app.command("promote")
 def promote_cmd(
     model_id: int = typer.Argument(..., help="Registry id of the model to make ACTIVE."),
-    token: str | None = typer.Option(None, envvar="GEPT_COORDINATION_TOKEN",
-                                     help=_TOKEN_HELP),
+    approval: str | None = typer.Option(None, "--approval", help=_APPROVAL_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Make a model ACTIVE for its scope; the previous ACTIVE model becomes DEPRECATED.
 
-    Needs a coordination token bound to ``{"action": "models-promote", "model_id": N}``
-    (exit 3 without one, with the plan hash to approve). The artifact is checksum-verified
-    first; a model that failed its validation gate is refused (exit 2).
+    Needs a person's approval bound to ``{"action": "models-promote", "model_id": N}`` and
+    to this host (exit 3 without one, with the plan hash to approve), verified against the
+    host's allowed signers. The artifact is checksum-verified first; a model that failed its
+    validation gate is refused (exit 2).
 
     Example:
         $ gept models promote 12 --json          # exit 3: prints zone + plan_hash
-        $ gept coordinate approve --zone model-registry --plan-hash <hash> --reason "weekly"
-        $ gept models promote 12 --token <token> --json
+        $ gept coordinate approve --zone model-registry --plan-hash <hash> \\
+              --host production/hydra --reason "weekly"      # on the person's laptop
+        $ gept models promote 12 --approval <approval> --json
     """
     from gept.db.connect import connect
+    from gept.guards.coordination import Guard
     from gept.registry import lifecycle
 
+    approved = Guard.on_this_host().require(lifecycle.ZONE, lifecycle.promote_plan_hash(
+        model_id), approval, action=f"gept models promote {model_id}")
     with connect(autocommit=True) as conn:
-        change = lifecycle.promote(conn, model_id, token=token)
+        change = lifecycle.promote(conn, model_id, approved=approved)
     emit(change.to_dict(), as_json,
          human=f"model {change.activated} is ACTIVE for {change.scope}"
                + (f" (model {change.deprecated} DEPRECATED)" if change.deprecated else ""))
@@ -67,24 +71,26 @@ def promote_cmd(
 @app.command("rollback")
 def rollback_cmd(
     scope: str = typer.Option("global", help="Scope to roll back, e.g. global or item:4151."),
-    token: str | None = typer.Option(None, envvar="GEPT_COORDINATION_TOKEN",
-                                     help=_TOKEN_HELP),
+    approval: str | None = typer.Option(None, "--approval", help=_APPROVAL_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Restore the previous ACTIVE model of a scope (the current one becomes DEPRECATED).
 
-    Needs a coordination token bound to ``{"action": "models-rollback", "scope": S}``.
+    Needs a person's approval bound to ``{"action": "models-rollback", "scope": S}``.
     Refused (exit 2) when there is nothing to roll back to: a scope never ends up with zero
     ACTIVE models.
 
     Example:
-        $ gept models rollback --scope global --token <token> --json
+        $ gept models rollback --scope global --approval <approval> --json
     """
     from gept.db.connect import connect
+    from gept.guards.coordination import Guard
     from gept.registry import lifecycle
 
+    approved = Guard.on_this_host().require(lifecycle.ZONE, lifecycle.rollback_plan_hash(
+        scope), approval, action=f"gept models rollback {scope}")
     with connect(autocommit=True) as conn:
-        change = lifecycle.rollback(conn, scope, token=token)
+        change = lifecycle.rollback(conn, scope, approved=approved)
     emit(change.to_dict(), as_json,
          human=f"rolled back {change.scope}: model {change.activated} is ACTIVE again "
                f"(model {change.deprecated} DEPRECATED)")

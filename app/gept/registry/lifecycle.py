@@ -9,21 +9,22 @@ Rules, each enforced here and (where possible) by the schema as well:
 - An artifact is checksum-verified before it may become ACTIVE, so promotion never activates
   a model the inference could not load.
 - ``promote`` and ``rollback`` change what production serves: they are the ``model-registry``
-  danger zone and need a coordination token (``gept.guards.require``); every change is audited.
-- ``promote_initial`` bootstraps an empty scope without a token: with no ACTIVE model there
-  is nothing the engine serves that the change could break, and a fresh system (the lab, a
-  rebuilt database) must be able to come up unattended. It refuses once a scope has an
-  ACTIVE model.
+  danger zone and take a verified :class:`~gept.guards.approval.Approval` (the caller ran it
+  through :mod:`gept.guards.coordination`: the CLI with :func:`promote_plan_hash`, the host
+  gate with the runbook's plan hash); every change is audited.
+- ``promote_initial`` bootstraps an *empty registry* without an approval: with no ACTIVE model
+  anywhere there is nothing the engine serves that the change could break, and a fresh
+  system (the lab, a rebuilt database) must come up unattended. Once any scope has an ACTIVE
+  model, activating another (a new item scope included) needs a person's approval.
 
 Example:
     >>> with connect(autocommit=True) as conn:                         # doctest: +SKIP
-    ...     promote(conn, 42, token=os.environ["GEPT_COORDINATION_TOKEN"],
-    ...             models_dir=Path("/var/lib/gept/models"))
+    ...     promote(conn, 42, approved=Guard.on_this_host().require(
+    ...         ZONE, promote_plan_hash(42), text, action="promote 42"))
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -37,10 +38,12 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from gept import guards
 from gept.core.clock import utcnow
 from gept.core.config import get_settings
 from gept.core.errors import Failed, InvalidInput, NeedsCoordination
+from gept.guards import audit as trail
+from gept.guards.approval import Approval
+from gept.guards.plans import plan_hash
 from gept.registry import artifacts
 
 log = logging.getLogger(__name__)
@@ -134,16 +137,23 @@ def _require_idle(conn: psycopg.Connection[Any]) -> None:
 
 
 def _audit(event: str, **fields: Any) -> None:
-    audit = getattr(guards, "audit", None)
-    if callable(audit):
-        audit(event, **fields)
-        return
-    # Fallback until gept.guards.audit exists: the same JSON-lines file and shape.
-    state = get_settings().state_dir
-    state.mkdir(parents=True, exist_ok=True)
-    with (state / "audit.jsonl").open("a") as fh:
-        fh.write(json.dumps({"ts": utcnow().isoformat(), "event": event, **fields},
-                            default=str) + "\n")
+    trail.record(event, **fields)
+
+
+def promote_plan_hash(model_id: int) -> str:
+    """What a person approves to promote ``model_id`` directly (``gept models promote``)."""
+    return plan_hash({"action": "models-promote", "model_id": model_id})
+
+
+def rollback_plan_hash(scope: str) -> str:
+    """What a person approves to roll ``scope`` back directly (``gept models rollback``)."""
+    return plan_hash({"action": "models-rollback", "scope": scope})
+
+
+def _approved(approved: Approval) -> None:
+    if approved.zone != ZONE:  # a verified approval, but for another zone
+        raise NeedsCoordination(f"approval is for zone {approved.zone!r}, not {ZONE!r}",
+                                zone=ZONE)
 
 
 def register(conn: psycopg.Connection[Any], *, scope: str, run_id: str, model_path: str,
@@ -275,51 +285,52 @@ def _swap(conn: psycopg.Connection[Any], model: ModelRecord, *, reason: str,
     return old_id
 
 
-def promote(conn: psycopg.Connection[Any], model_id: int, *, token: str | None,
+def promote(conn: psycopg.Connection[Any], model_id: int, *, approved: Approval,
             models_dir: Path | None = None, actor: str = "gept models promote") -> Change:
     """Make ``model_id`` the ACTIVE model of its scope (danger zone ``model-registry``).
 
     Raises:
-        NeedsCoordination: without a valid token for this model id (exit 3).
+        NeedsCoordination: the approval is for another zone (exit 3).
         InvalidInput: when the model failed its gate, is ARCHIVED or already ACTIVE.
         IntegrityError: when its artifact fails the checksum.
     """
     _require_idle(conn)
     model = get(conn, model_id)
     _check_promotable(model, _models_dir(models_dir), conn)
-    plan = guards.plan_hash({"action": "models-promote", "model_id": model_id})
-    guards.require(ZONE, plan, token, action=f"promote model {model_id} ({model.scope})")
+    _approved(approved)
     old = _swap(conn, model, reason="promoted", rollback=False)
-    _audit("models-promote", zone=ZONE, plan_hash=plan, model_id=model_id, scope=model.scope,
-           previous_model_id=old, actor=actor)
+    _audit("models-promote", zone=ZONE, plan_hash=approved.plan_hash, model_id=model_id,
+           scope=model.scope, previous_model_id=old, actor=actor, approved_by=approved.by)
     log.info("model %s is ACTIVE for %s (was %s)", model_id, model.scope, old)
     return Change("promote", model.scope, model_id, old)
 
 
 def promote_initial(conn: psycopg.Connection[Any], model_id: int, *,
                     models_dir: Path | None = None) -> Change:
-    """Activate the first model of a scope without a token (bootstrap only).
+    """Activate the first model of an empty registry without an approval (bootstrap only).
 
     Raises:
-        NeedsCoordination: when the scope already has an ACTIVE model (use ``promote``).
+        NeedsCoordination: when any scope has an ACTIVE model (use ``promote``).
         InvalidInput / IntegrityError: as for :func:`promote`.
     """
     _require_idle(conn)
     model = get(conn, model_id)
     _check_promotable(model, _models_dir(models_dir), conn)
-    plan = guards.plan_hash({"action": "models-promote", "model_id": model_id})
+    plan = promote_plan_hash(model_id)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('gept-registry:' || %s))",
                      (model.scope,))
-        row = conn.execute("SELECT id FROM model_registry WHERE scope = %s AND "
-                           "status = 'ACTIVE'", (model.scope,)).fetchone()
+        # Any ACTIVE model means the engine serves something: a new scope changes it too.
+        row = conn.execute("SELECT id, scope FROM model_registry WHERE status = 'ACTIVE' "
+                           "ORDER BY id LIMIT 1").fetchone()
         if row is not None:
             raise NeedsCoordination(
-                f"scope {model.scope!r} already has ACTIVE model {row[0]}; replacing it "
-                "needs a coordination token (gept models promote --token)",
+                f"the registry already has ACTIVE model {row[0]} ({row[1]}); activating "
+                f"model {model_id} needs a person's approval",
                 zone=ZONE, plan_hash=plan,
-                how=f"gept coordinate approve --zone {ZONE} --plan-hash {plan} "
-                    f"--reason '...' then gept models promote {model_id} --token <token>")
+                how=f"gept coordinate approve --zone {ZONE} --plan-hash {plan} --host "
+                    f"<inventory>/<host> --reason '...' then gept models promote {model_id} "
+                    "--approval <approval>")
         conn.execute(
             "UPDATE model_registry SET status = 'ACTIVE', activated_at = now(), "
             "status_changed_at = now(), status_reason = 'bootstrap: first model of scope' "
@@ -348,12 +359,12 @@ def previous_active(conn: psycopg.Connection[Any], scope: str) -> ModelRecord | 
     return None if row is None else _record(row)
 
 
-def rollback(conn: psycopg.Connection[Any], scope: str, *, token: str | None,
+def rollback(conn: psycopg.Connection[Any], scope: str, *, approved: Approval,
              models_dir: Path | None = None, actor: str = "gept models rollback") -> Change:
     """Restore the previous ACTIVE model of ``scope`` (danger zone ``model-registry``).
 
     Raises:
-        NeedsCoordination: without a valid token for this scope (exit 3).
+        NeedsCoordination: the approval is for another zone (exit 3).
         InvalidInput: when the scope has no ACTIVE model or nothing to roll back to (the
             current model stays: a scope is never left with zero ACTIVE models).
         IntegrityError: when the previous model's artifact fails the checksum.
@@ -368,11 +379,10 @@ def rollback(conn: psycopg.Connection[Any], scope: str, *, token: str | None,
         raise InvalidInput(f"scope {scope!r} has no previous model to roll back to; "
                            f"model {current[0].id} stays ACTIVE", field="scope", value=scope)
     _check_promotable(target, _models_dir(models_dir), conn)
-    plan = guards.plan_hash({"action": "models-rollback", "scope": scope})
-    guards.require(ZONE, plan, token, action=f"roll back {scope} to model {target.id}")
+    _approved(approved)
     old = _swap(conn, target, reason=f"rollback from model {current[0].id}", rollback=True)
-    _audit("models-rollback", zone=ZONE, plan_hash=plan, scope=scope, model_id=target.id,
-           previous_model_id=old, actor=actor)
+    _audit("models-rollback", zone=ZONE, plan_hash=approved.plan_hash, scope=scope,
+           model_id=target.id, previous_model_id=old, actor=actor, approved_by=approved.by)
     return Change("rollback", scope, target.id, old)
 
 

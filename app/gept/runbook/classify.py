@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from gept.guards.zones import GATE_ZONES
 from gept.runbook.model import Runbook, Step
 
 _I = re.IGNORECASE
@@ -70,6 +71,8 @@ _SQL_MUTATIONS = [
 
 def step_texts(step: Step) -> list[str]:
     """The command-like texts of one step (what the patterns look at)."""
+    if step.gate is not None:
+        return [f"gept-gate {step.gate.action}"]
     if step.run is not None:
         return [step.run]
     if step.sudo is not None:
@@ -88,11 +91,56 @@ def step_texts(step: Step) -> list[str]:
 
 
 def zones_in(text: str, targets: Iterable[str]) -> set[str]:
-    """The danger zones a command touches, given the hosts/groups it runs on."""
+    """The danger zones a command touches, given the groups and names of the hosts it runs
+    on (the resolved hosts' groups at plan time; a name is not trusted to say "hydra")."""
     found = {zone for zone, pats in ZONE_PATTERNS.items() if any(p.search(text) for p in pats)}
-    if any("hydra" in t for t in targets) and any(p.search(text) for p in _HYDRA_INFERENCE):
+    gate = re.match(r"gept-gate (\S+)", text)
+    if gate and gate.group(1) in GATE_ZONES:
+        found.add(GATE_ZONES[gate.group(1)])
+    if "hydra" in set(targets) and any(p.search(text) for p in _HYDRA_INFERENCE):
         found.add("stop-hydra-inference")
     return found
+
+
+_SHELL_OPERATORS = re.compile(r"[;&|<>`\n]|\$\(")
+_SHELLS = re.compile(r"\b(sh|bash|dash|zsh|eval|exec|python3?|perl|env)\b")
+
+
+def template_problems(text: str, kind: str) -> list[str]:
+    """Parameters placed where one shell word is not one word: inside quotes, or handed to a
+    shell or interpreter as code; and ``sudo`` steps that are not one plain command.
+
+    Example:
+        >>> template_problems("echo '{{ x }}'", "run")[0][:40]
+        'parameter inside quotes: parameters are '
+        >>> template_problems("systemctl restart a.service && true", "sudo")[0][:30]
+        'a sudo step is one plain comma'
+    """
+    problems: list[str] = []
+    if kind == "sudo" and _SHELL_OPERATORS.search(text):
+        problems.append("a sudo step is one plain command (no ;, &&, |, redirection or $()): "
+                        "the host's sudoers allows exact commands, not a shell")
+    if "{{" not in text:
+        return problems
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if text.startswith("{{", i) and quote is not None:
+            problems.append("parameter inside quotes: parameters are quoted for you "
+                            "(one shell word each); remove the quotes around {{ }}")
+            break
+        if quote is None and ch in "'\"":
+            quote = ch
+        elif ch == quote:
+            quote = None
+        elif ch == "\\" and quote != "'":
+            i += 1
+        i += 1
+    if _SHELLS.search(text):
+        problems.append("parameters may not reach a shell or interpreter as code "
+                        "(sh/bash -c, eval, python, perl, env)")
+    return problems
 
 
 def mutates(step: Step, text: str) -> bool:
@@ -122,6 +170,13 @@ def check_class(runbook: Runbook) -> list[tuple[tuple[str | int, ...], str]]:
     for section, steps in sections.items():
         for i, step in enumerate(steps):
             where = step.on or runbook.targets
+            shell_text = step.run or step.sudo or step.local or (
+                step.wait_until.run if step.wait_until else None)
+            if shell_text is not None:
+                kind = "sudo" if (step.sudo is not None or (
+                    step.wait_until is not None and step.wait_until.sudo)) else step.kind
+                problems.extend(((section, i, step.kind), f"step {step.name!r}: {msg}")
+                                for msg in template_problems(shell_text, kind))
             for text in step_texts(step):
                 for zone in sorted(zones_in(text, [where]) - set(runbook.zones)):
                     problems.append(((section, i, step.kind),
@@ -137,10 +192,12 @@ def check_class(runbook: Runbook) -> list[tuple[tuple[str | int, ...], str]]:
     return problems
 
 
-def check_rendered(runbook: Runbook, commands: Iterable[tuple[str, str, str]]) -> list[str]:
-    """Zones touched by rendered commands ``(step, host_group, command)`` but not declared."""
+def check_rendered(runbook: Runbook,
+                   commands: Iterable[tuple[str, tuple[str, ...], str]]) -> list[str]:
+    """Zones touched by rendered commands ``(step, groups and name of the resolved host,
+    command)`` but not declared."""
     problems = []
     for step_name, where, command in commands:
-        for zone in sorted(zones_in(command, [where]) - set(runbook.zones)):
+        for zone in sorted(zones_in(command, where) - set(runbook.zones)):
             problems.append(f"step {step_name!r} as rendered touches undeclared zone {zone!r}")
     return problems

@@ -6,8 +6,9 @@ host · 3 refused by a danger-zone guard · 4 locked by another run. Nothing eve
 Example:
     $ gept runbook list
     $ gept runbook plan restart-collector --param collector=5m --json
-    $ gept coordinate approve --zone restart-postgres --plan-hash <H> --reason "window" --ttl 15m
-    $ gept runbook run restart-postgres --token <TOKEN> --json
+    $ gept runbook plan restart-postgres --json > plan.json
+    $ gept coordinate approve --plan plan.json --reason "window" --ttl 15m   # a person signs
+    $ gept runbook run restart-postgres --approval <APPROVAL> --json
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from gept.core.output import emit
 
 app = typer.Typer(help="Executable YAML runbooks through Fabric.", no_args_is_help=True)
 
-coordinate_app = typer.Typer(help="Coordination tokens for danger zones.", no_args_is_help=True)
+coordinate_app = typer.Typer(help="People's approvals for danger zones (signed with their SSH "
+                                  "key).", no_args_is_help=True)
 
 _JSON = typer.Option(False, "--json", help="Print one JSON object (for agents).")
-_DIR = typer.Option(None, "--dir", help="Runbooks directory (default ./runbooks or "
-                                        "$GEPT_RUNBOOKS_DIR).")
+_DIR = typer.Option(None, "--dir", help="A draft runbooks directory (people only; default: "
+                                        "the repository's pinned catalogue).")
 _INV = typer.Option(None, "--inventory", "-i", help="pyinfra inventory file (default "
-                                                    "$GEPT_INVENTORY or inventory/production.py).")
+                                                    "$GEPT_INVENTORY or the repository's "
+                                                    "inventory/production.py).")
 _PARAM = typer.Option(None, "--param", "-p", help="A parameter as name=value (repeatable).")
 _TARGET = typer.Option(None, "--target", "-t", help="Inventory group or host instead of the "
                                                     "runbook's targets.")
@@ -125,8 +128,8 @@ def _run_text(result: dict[str, Any]) -> str:
 
 @app.command("run")
 def run_cmd(name: str, param: list[str] = _PARAM, target: str | None = _TARGET,
-            token: list[str] = typer.Option(None, "--token", help="Coordination token for a "
-                                            "danger zone (or $GEPT_COORDINATION_TOKEN)."),
+            approval: list[str] = typer.Option(None, "--approval", help="A person's approval "
+                                               "for a danger zone (repeatable)."),
             inventory: Path | None = _INV, as_json: bool = _JSON,
             directory: Path | None = _DIR) -> None:
     """Run a runbook: guards, locks, steps, rollback, verification, audit. Never prompts."""
@@ -141,51 +144,106 @@ def run_cmd(name: str, param: list[str] = _PARAM, target: str | None = _TARGET,
         if not as_json:
             sys.stderr.write(text + "\n")
 
-    tokens: str | list[str] | None = token[0] if token and len(token) == 1 else (token or None)
-    result = service.run(name, service.parse_params(param or []), target, inventory, tokens,
-                         directory, on_event=progress)
+    result = service.run(name, service.parse_params(param or []), target, inventory,
+                         list(approval or []), directory, on_event=progress)
     emit(result, as_json, _run_text(result))
     if result["status"] != "ok":
         raise typer.Exit(1)
+
+
+@app.command("pin")
+def pin_cmd(as_json: bool = _JSON) -> None:
+    """Pin the runbooks as they are now (people only): writes runbooks/catalogue.lock.
+
+    Review the diff like code: agents run exactly the pinned files.
+    """
+    from gept.core.errors import NeedsCoordination
+    from gept.runbook import catalogue
+
+    if catalogue.is_agent():
+        raise NeedsCoordination("only people pin the catalogue", zone=None)
+    text = catalogue.pin_text()
+    catalogue.PIN_FILE.write_text(text)
+    emit(json.loads(text), as_json, f"pinned {len(json.loads(text)['files'])} runbooks in "
+                                    f"{catalogue.PIN_FILE}")
 
 
 # ---------------------------------------------------------------------------- coordinate
 
 @coordinate_app.command("approve")
 def approve_cmd(
-    zone: str = typer.Option(..., "--zone", help="The danger zone."),
-    plan_hash: str = typer.Option(..., "--plan-hash", help="From `gept runbook plan`."),
-    reason: str = typer.Option(..., "--reason", help="Why (kept in the audit log)."),
+    plan: Path | None = typer.Option(None, "--plan", help="A plan as `gept runbook plan "
+                                     "--json` printed it (zone, hash and hosts from there)."),
+    zone: str | None = typer.Option(None, "--zone", help="The danger zone."),
+    plan_hash: str | None = typer.Option(None, "--plan-hash", help="From `gept runbook plan`."),
+    hosts: list[str] = typer.Option(None, "--host", help="<inventory>/<host>, e.g. lab/ampere "
+                                    "(repeatable; from the plan's approvals_needed)."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the audit trail)."),
     ttl: str = typer.Option("15m", "--ttl", help="Lifetime: 900, 15m, 2h (max 24h)."),
-    approved_by: str | None = typer.Option(None, "--by", help="Who approves (default: you)."),
+    key: Path | None = typer.Option(None, "--key", help="Your SSH key (private, or a .pub "
+                                    "whose private key is in ssh-agent); default "
+                                    "~/.ssh/id_ed25519."),
     as_json: bool = _JSON,
 ) -> None:
-    """Make a single-use token allowing one plan in one danger zone (people only)."""
-    from gept import guards
+    """Sign an approval with your SSH key: one plan, one zone, these hosts, once (people only).
 
-    token = guards.approve(zone, plan_hash, reason, guards.parse_ttl(ttl), approved_by)
-    latest = guards.list_tokens()[-1]
-    emit({"token": token, **latest}, as_json,
-         f"{token}\n(zone {zone}, expires {latest['expires']}, single use; pass it with "
-         f"--token or GEPT_COORDINATION_TOKEN)")
+    Example:
+        $ gept coordinate approve --plan plan.json --reason "pg minor upgrade" --ttl 15m
+        $ gept coordinate approve --zone restart-postgres --plan-hash <H> --host lab/ampere \\
+              --reason "window" --key ~/.ssh/id_ed25519.pub     # key held by ssh-agent
+    """
+    from gept.core.errors import InvalidInput
+    from gept.guards import approval as approvals
+    from gept.guards import audit
+
+    wanted = _approval_requests(plan, zone, plan_hash, hosts or [])
+    out = []
+    for item in wanted:
+        text = approvals.sign(item["zone"], item["plan_hash"], item["hosts"], reason,
+                              approvals.parse_ttl(ttl), key or _default_key())
+        signed, _sig = approvals.decode(text)
+        audit.record("approval_signed", **{k: v for k, v in signed.public().items()
+                                           if k != "approved_by"},
+                     key=approvals.signer_key_of(key or _default_key()))
+        out.append({"approval": text, **signed.public()})
+    if not out:
+        raise InvalidInput("nothing to approve: the plan touches no danger zone", field="plan")
+    human = "\n".join(f"{o['approval']}\n(zone {o['zone']} on {', '.join(o['hosts'])}, "
+                      f"expires in {ttl}, single use; pass it with --approval)" for o in out)
+    emit({"approvals": out}, as_json, human)
+
+
+def _default_key() -> Path:
+    from gept.guards import approval as approvals
+
+    return approvals.default_key()
+
+
+def _approval_requests(plan: Path | None, zone: str | None, plan_hash: str | None,
+                       hosts: list[str]) -> list[dict[str, Any]]:
+    from gept.core.errors import InvalidInput
+
+    if plan is not None:
+        try:
+            data = json.loads(plan.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"{plan}: not a plan printed by `gept runbook plan --json`",
+                               field="plan") from exc
+        needed = [n for n in data.get("approvals_needed", []) if not zone or n["zone"] == zone]
+        return [{"zone": n["zone"], "plan_hash": n["plan_hash"], "hosts": n["hosts"]}
+                for n in needed]
+    if not (zone and plan_hash and hosts):
+        raise InvalidInput("give --plan FILE, or --zone, --plan-hash and --host", field="plan")
+    return [{"zone": zone, "plan_hash": plan_hash, "hosts": hosts}]
 
 
 @coordinate_app.command("list")
-def list_tokens_cmd(as_json: bool = _JSON) -> None:
-    """List approved tokens and their state (active, used, revoked, expired)."""
-    from gept import guards
+def list_cmd_coordinate(as_json: bool = _JSON) -> None:
+    """Approvals signed and used, from the audit trail (newest first)."""
+    from gept.guards import audit
 
-    rows = guards.list_tokens()
-    human = "\n".join(f"{t['id']}  {t['state']:<8} {t['zone']:<21} {t['plan_hash'][:12]}  "
-                      f"by {t['approved_by']} until {t['expires']}: {t['reason']}"
-                      for t in rows) or "no tokens"
-    emit({"tokens": rows}, as_json, human)
-
-
-@coordinate_app.command("revoke")
-def revoke_cmd(token_id: str, as_json: bool = _JSON) -> None:
-    """Revoke a token by id so it can no longer be used."""
-    from gept import guards
-
-    row = guards.revoke(token_id)
-    emit(row, as_json, f"revoked {token_id}")
+    rows = [r for r in reversed(audit.read())
+            if r.get("event") in ("approval_signed", "approved_use")]
+    human = "\n".join(f"{r.get('ts')}  {r['event']:<16} {r.get('zone')} "
+                      f"{str(r.get('plan_hash'))[:12]} nonce {r.get('nonce')}" for r in rows)
+    emit({"approvals": rows}, as_json, human or "no approvals")

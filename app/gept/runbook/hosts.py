@@ -18,7 +18,7 @@ from typing import Any
 from gept import inventory as shared
 from gept.core.errors import InvalidInput
 
-DEFAULT_INVENTORY = Path("inventory/production.py")
+DEFAULT_INVENTORY = Path(__file__).resolve().parents[3] / "inventory" / "production.py"
 HOST_AUDIT_LOG = "/var/log/gept/runbook-audit.jsonl"
 HOST_LOCK_DIR = "/var/lock/gept-runbook"
 
@@ -57,6 +57,22 @@ class Host:
     def lock_dir(self) -> str:
         """Where this host keeps runbook locks (data ``gept_runbook_lock_dir``)."""
         return str(self.data.get("gept_runbook_lock_dir", HOST_LOCK_DIR))
+
+    @property
+    def port(self) -> int:
+        """The SSH port connected to."""
+        return int(self.data.get("ssh_port") or 22)
+
+    @property
+    def identity(self) -> str:
+        """``<inventory>/<host>`` (e.g. ``lab/ampere``): what approvals name and what the
+        host's gate knows itself as (``/etc/gept/host-identity``)."""
+        return f"{self.data.get('inventory_id', 'unnamed')}/{self.name}"
+
+    def resolved(self) -> dict[str, Any]:
+        """Where a plan will really connect: part of the plan hash."""
+        return {"name": self.name, "identity": self.identity, "address": self.hostname,
+                "port": self.port, "user": self.user, "groups": sorted(self.groups)}
 
     def connection(self) -> Any:
         """A ``fabric.Connection`` that refuses unknown host keys (from gept.inventory)."""

@@ -28,7 +28,7 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 20_000
-DEFAULT_DIR = Path("runbooks")
+DEFAULT_DIR = Path(__file__).resolve().parents[3] / "runbooks"
 
 Path_ = tuple[str | int, ...]
 
@@ -235,16 +235,11 @@ class Catalog:
 
 
 def runbook_dir(directory: Path | None = None) -> Path:
-    """The runbooks directory: the argument, ``$GEPT_RUNBOOKS_DIR``, or ``./runbooks``."""
-    import os
-
+    """The runbooks directory: the argument, or this repository's ``runbooks/`` (never the
+    current directory, never an environment variable: see :mod:`gept.runbook.catalogue`)."""
     if directory is not None:
         return directory
-    env = os.environ.get("GEPT_RUNBOOKS_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve().parents[3] / "runbooks"
-    return DEFAULT_DIR if DEFAULT_DIR.is_dir() else here
+    return DEFAULT_DIR
 
 
 def load_dir(directory: Path | None = None) -> Catalog:

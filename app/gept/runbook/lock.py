@@ -21,20 +21,26 @@ import json
 import os
 import shlex
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from gept import guards
 from gept.core.errors import Locked
+from gept.guards import audit as trail
 
 _BROKEN = "LOCK_BROKEN"
+
+
+def lock_root() -> Path:
+    """This account's controller locks (the hosts' locks are the shared ones)."""
+    return Path("~/.local/state/gept/locks").expanduser()
 
 
 def holder_record(run_id: str, runbook: str, budget_seconds: float) -> dict[str, Any]:
     """Who holds a lock, and until when it may be considered alive."""
     now = time.time()
     return {"run_id": run_id, "runbook": runbook, "pid": os.getpid(),
-            "user": guards._actor(), "controller": os.uname().nodename,
+            "user": trail.actor(), "controller": os.uname().nodename,
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
             "expires": int(now + budget_seconds)}
 
@@ -51,7 +57,7 @@ class ControllerLock:
     """An exclusive, non-blocking ``flock`` for one scope on one host."""
 
     def __init__(self, scope: str, host: str, holder: dict[str, Any]) -> None:
-        self.path = guards.state_dir() / "locks" / f"{scope}@{host}.lock"
+        self.path = lock_root() / f"{scope}@{host}.lock"
         self.scope, self.host, self.holder = scope, host, holder
         self._fh: IO[str] | None = None
 
@@ -123,13 +129,17 @@ def host_release_command(lock_dir: str, scope: str, run_id: str, audit_log: str,
 
 
 def append_command(audit_log: str, lines: list[str]) -> str:
-    """Append JSON lines to the host's audit log (its directory created 0750)."""
+    """Hand JSON lines to the host's journal (tag ``gept-runbook``).
+
+    The journal, not a file: any account may add to it and none but root can rewrite it,
+    so the agent's runs are recorded where the agent cannot edit them. ``audit_log`` is
+    kept for the callers' signature (the journal has no path).
+    """
+    del audit_log
     if not lines:
         return "true"
-    q = shlex.quote(audit_log)
     body = " ".join(shlex.quote(line) for line in lines)
-    return (f"{{ mkdir -p -m 0750 \"$(dirname {q})\" && printf '%s\\n' {body} >> {q}; }} "
-            "2>/dev/null || true")
+    return f"{{ printf '%s\\n' {body} | logger -t gept-runbook; }} 2>/dev/null || true"
 
 
 def parse_acquire(stdout: str) -> tuple[bool, bool, dict[str, Any] | None]:

@@ -3,9 +3,12 @@
 Tools: ``list_runbooks``, ``show_runbook``, ``plan_runbook``, ``run_runbook``,
 ``coordination_status``, and one ``run_<runbook>`` per runbook whose annotations follow its
 class (safe: read-only and idempotent; caution: not read-only, not destructive; danger:
-destructive). Hints are only hints: the server enforces the same guards as the CLI, so an
-agent can never run a danger zone without a token a *person* made with
-``gept coordinate approve`` (no tool approves, and token values are never returned).
+destructive). Hints are only hints: the server enforces the same guards as the CLI, and the
+hosts enforce them again, so an agent can never act in a danger zone without an approval a
+*person* signed with ``gept coordinate approve`` (no tool approves; nothing here can sign).
+
+The catalogue is the pinned one (``runbooks/catalogue.lock``), loaded **once** when the server
+starts: a runbook file written later is neither offered nor run, and there is no ``--dir``.
 
 Every tool returns one JSON object with a ``status``; errors become
 ``{"status": "invalid" | "needs_coordination" | "locked" | "failed", ...}`` instead of
@@ -33,7 +36,7 @@ def _guarded(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return result
 
 
-def build_server(inventory: Path | None = None, directory: Path | None = None) -> Any:
+def build_server(inventory: Path | None = None) -> Any:
     """The MCP server with every tool registered (not started).
 
     Example:
@@ -42,15 +45,22 @@ def build_server(inventory: Path | None = None, directory: Path | None = None) -
     from mcp.server.mcpserver import MCPServer
     from mcp.types import ToolAnnotations
 
-    from gept import guards
-    from gept.runbook import loader, service
+    from gept.guards.zones import ZONES
+    from gept.runbook import catalogue, service
+
+    try:
+        pinned: catalogue.Pinned | None = catalogue.load_pinned()
+        load_error: dict[str, Any] | None = None
+    except GeptError as exc:
+        pinned, load_error = None, exc.to_dict()
 
     server: Any = MCPServer(
         name="gept-runbooks",
         instructions=(
             "GePT operational runbooks. Always plan_runbook first and show the plan to the "
             "user. Runbooks of class danger are refused (status needs_coordination) until a "
-            "person runs the printed `how` command and gives you the token; never guess one."),
+            "person runs the printed `how` command (signing with their own SSH key) and gives "
+            "you the approval; you cannot make one."),
     )
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False,
                                 idempotent_hint=True, open_world_hint=False)
@@ -58,44 +68,49 @@ def build_server(inventory: Path | None = None, directory: Path | None = None) -
     def list_runbooks() -> dict[str, Any]:
         """List runbooks: name, class (safe/caution/danger), zones, parameters."""
         return _guarded(lambda: {"status": "ok",
-                                 "runbooks": service.list_runbooks(directory)})
+                                 "runbooks": service.list_runbooks(pinned=_pinned())})
+
+    def _pinned() -> catalogue.Pinned:
+        if pinned is None:
+            raise GeptError("the pinned catalogue did not load", **(load_error or {}))
+        return pinned
 
     def show_runbook(name: str) -> dict[str, Any]:
         """The full definition of one runbook."""
-        return _guarded(lambda: {"status": "ok", **service.show(name, directory)})
+        return _guarded(lambda: {"status": "ok", **service.show(name, pinned=_pinned())})
 
     def plan_runbook(name: str, params: dict[str, str] | None = None,
                      target: str | None = None) -> dict[str, Any]:
         """Render the exact commands per host and the plan hash. Touches nothing."""
         return _guarded(lambda: {"status": "planned",
                                  **service.plan(name, params or {}, target, inventory,
-                                                directory)})
+                                                pinned=_pinned())})
 
     def _run(name: str, params: dict[str, str] | None, target: str | None,
-             token: str | None) -> dict[str, Any]:
-        return _guarded(service.run, name, params or {}, target, inventory, token, directory)
+             approval: str | None) -> dict[str, Any]:
+        return _guarded(lambda: service.run(name, params or {}, target, inventory,
+                                            [approval] if approval else [],
+                                            pinned=_pinned()))
 
     def run_runbook(name: str, params: dict[str, str] | None = None, target: str | None = None,
-                    token: str | None = None) -> dict[str, Any]:
-        """Run a runbook. Danger-zone runbooks need a token a person made for this plan."""
-        return _run(name, params, target, token)
+                    approval: str | None = None) -> dict[str, Any]:
+        """Run a runbook. Danger-zone runbooks need an approval a person signed for this plan."""
+        return _run(name, params, target, approval)
 
     def coordination_status() -> dict[str, Any]:
-        """Coordination tokens (id, zone, plan hash, state, expiry) and the danger zones.
-        Token values are never shown; only a person can approve one."""
-        return _guarded(lambda: {"status": "ok", "zones": list(guards.ZONES),
-                                 "tokens": guards.list_tokens()})
+        """The danger zones, and how a person approves one (only a person can)."""
+        return _guarded(lambda: {"status": "ok", "zones": list(ZONES),
+                                 "how": "gept runbook plan <name> --json > plan.json; "
+                                        "gept coordinate approve --plan plan.json --reason ..."})
 
     for fn in (list_runbooks, show_runbook, plan_runbook, coordination_status):
         server.add_tool(fn, annotations=read_only)
     server.add_tool(run_runbook, annotations=ToolAnnotations(
         read_only_hint=False, destructive_hint=True, idempotent_hint=False,
         open_world_hint=False))
-    try:
-        catalog = loader.load_dir(directory)
-    except GeptError:
+    if pinned is None:
         return server  # the generic tools still answer, with the validation error
-    for rb in catalog.runbooks.values():
+    for rb in pinned.catalog.runbooks.values():
         hints = service.HINTS[rb.class_]
         annotations = ToolAnnotations(read_only_hint=hints["readOnlyHint"],
                                       destructive_hint=hints["destructiveHint"],
@@ -104,8 +119,8 @@ def build_server(inventory: Path | None = None, directory: Path | None = None) -
 
         def make_runner(name: str) -> Any:
             def runner(params: dict[str, str] | None = None, target: str | None = None,
-                       token: str | None = None) -> dict[str, Any]:
-                return _run(name, params, target, token)
+                       approval: str | None = None) -> dict[str, Any]:
+                return _run(name, params, target, approval)
 
             return runner
 
@@ -121,11 +136,10 @@ def mcp(
     inventory: Path | None = typer.Option(None, "--inventory", "-i",
                                           help="pyinfra inventory (default $GEPT_INVENTORY "
                                                "or inventory/production.py)."),
-    directory: Path | None = typer.Option(None, "--dir", help="Runbooks directory."),
 ) -> None:
     """Serve the runbooks to agents over stdio (MCP). Same guards as the CLI.
 
     Example:
         $ gept mcp --inventory inventory/lab.py
     """
-    build_server(inventory, directory).run("stdio")
+    build_server(inventory).run("stdio")

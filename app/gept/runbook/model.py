@@ -10,7 +10,8 @@ A step does exactly one thing, named by its key:
 ``run``        a shell command on each target host, as the SSH user
 ``sudo``       the same through ``sudo -n`` (never prompts; root runs it directly)
 ``http``       an HTTP probe issued *on the host* with curl (services bind localhost)
-``sql``        a read-only query through ``psql`` on the host
+``sql``        a read-only query through ``psql`` on the host, as the read-only role
+``gate``       a danger-zone action through the host's gate (needs a person's approval)
 ``wait_until`` repeat a command until it succeeds (and matches), bounded by a timeout
 ``upload``     copy a controller file to the host (SFTP)
 ``pyinfra``    converge the host with a deploy file (runs ``pyinfra`` on the controller)
@@ -30,21 +31,18 @@ Example:
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gept.guards import ZONES
+from gept.guards.zones import GateAction, Zone
 
 NAME_RE = r"^[a-z][a-z0-9-]{1,62}$"
 PARAM_RE = r"^[a-z][a-z0-9_]{0,39}$"
 TARGET_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,62}){0,15}$"
-STEP_KINDS: tuple[str, ...] = ("run", "sudo", "http", "sql", "wait_until", "upload",
+STEP_KINDS: tuple[str, ...] = ("run", "sudo", "http", "sql", "gate", "wait_until", "upload",
                                "pyinfra", "local", "use")
 RunbookClass = Literal["safe", "caution", "danger"]
-Zone = Literal["restart-postgres", "predictions-schema", "stop-hydra-inference",
-               "collector-intervals", "model-registry"]
-assert set(ZONES) == set(get_args(Zone))  # one list of zones, checked at import
 
 
 class _Strict(BaseModel):
@@ -115,12 +113,29 @@ class HttpProbe(_Strict):
 
 
 class SqlProbe(_Strict):
-    """A read-only query run on the host with psql (as the ``as_user`` OS user)."""
+    """A query run on the host with psql as the read-only role ``gept_probe``.
+
+    The role can only read (SELECT grants, nothing else), so a probe cannot write whatever
+    its text says; psql meta-commands (a backslash) are refused when the runbook loads.
+    """
 
     query: str
     database: str = Field(default="osrs_data", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    as_user: str = Field(default="postgres", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     expect: str | None = Field(default=None, description="regex the result must match")
+
+    @field_validator("query")
+    @classmethod
+    def _no_meta(cls, value: str) -> str:
+        if "\\" in value:
+            raise ValueError("psql meta-commands (a backslash) are not allowed in sql steps")
+        return value
+
+
+class GateCall(_Strict):
+    """A danger-zone action the host's gate performs after verifying a person's approval."""
+
+    action: GateAction
+    args: dict[Literal["model-id", "scope"], str] = Field(default_factory=dict)
 
 
 class WaitUntil(_Strict):
@@ -164,6 +179,7 @@ class Step(_Strict):
     sudo: str | None = None
     http: HttpProbe | None = None
     sql: SqlProbe | None = None
+    gate: GateCall | None = None
     wait_until: WaitUntil | None = None
     upload: Upload | None = None
     pyinfra: PyinfraCall | None = None

@@ -5,9 +5,12 @@ Parameters are validated (type, enum, pattern, min/max) before rendering, and ev
 environment itself (``finalize``), so a template cannot forget to quote: a parameter is
 always one shell word, never code. SQL templates get SQL literals; URLs get percent-encoding.
 
-The plan hash covers the runbook name, the parameters (secrets as a short sha256), the
-rendered commands (secrets likewise) and the hosts: a coordination token approved for one
-plan does not allow another.
+The plan hash covers every byte that will execute: the pinned catalogue, the parameters
+(secrets as a short sha256), every step of every section (rollback included) with its kind,
+timeout, retries/until, failure handling, expectations and rendered command (secrets
+likewise), the sha256 of every uploaded file, and the resolved hosts (identity, address,
+port, user, groups) of one inventory: an approval for one plan allows no other, and a lab
+approval is not valid in production.
 
 Example:
     >>> p = make_plan(catalog, "restart-collector", {"collector": "5m"}, hosts)  # doctest: +SKIP
@@ -28,14 +31,16 @@ from urllib.parse import quote as url_quote
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from gept import guards
 from gept.core.errors import InvalidInput
+from gept.guards.plans import plan_hash as hash_of
+from gept.guards.zones import GATE_PROGRAM, GATE_ZONES
 from gept.runbook.classify import check_rendered
 from gept.runbook.hosts import Host
 from gept.runbook.loader import Catalog
 from gept.runbook.model import Param, Retries, Runbook, Step
 
 SECTIONS = ("preconditions", "steps", "verify", "rollback")
+PROBE_ROLE = "gept_probe"  # the read-only PostgreSQL role runbook SQL steps connect as
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -166,7 +171,18 @@ class Action:
     wait_timeout: float | None = None
     wait_interval: float | None = None
     upload: tuple[str, str, str] | None = None  # (src, dest, mode)
+    upload_sha256: str | None = None  # the bytes approved; checked again before sending
     controller: bool = False     # local / pyinfra: runs on the controller
+    gate_zone: str | None = None  # a gate step: the runner adds the plan hash and approval
+
+    def hash_dict(self) -> dict[str, Any]:
+        """Everything about this action that decides what runs and how it is judged."""
+        return {"command": self.command, "expect": self.expect,
+                "http_status": self.http_status, "http_contains": self.http_contains,
+                "wait_timeout": self.wait_timeout, "wait_interval": self.wait_interval,
+                "upload": list(self.upload[1:]) if self.upload else None,
+                "upload_sha256": self.upload_sha256, "controller": self.controller,
+                "gate_zone": self.gate_zone}
 
 
 @dataclass
@@ -190,6 +206,13 @@ class StepPlan:
                 "retries": self.retries.model_dump(), "on": self.on,
                 "commands": {h: a.command for h, a in self.actions.items()}}
 
+    def hash_dict(self) -> dict[str, Any]:
+        """What the plan hash covers of this step."""
+        return {"section": self.section, "step": self.name, "kind": self.kind,
+                "timeout": self.timeout, "on_failure": self.on_failure,
+                "retries": self.retries.model_dump(), "output": self.output, "on": self.on,
+                "actions": {h: a.hash_dict() for h, a in sorted(self.actions.items())}}
+
 
 @dataclass
 class Plan:
@@ -202,6 +225,7 @@ class Plan:
     plan_hash: str = ""
     inventory: str = ""
     host_index: dict[str, Host] = field(default_factory=dict)
+    catalogue: str = ""  # the pinned catalogue's hash (or "unpinned:<dir>")
 
     def section(self, name: str) -> list[StepPlan]:
         """The planned steps of one section, in order."""
@@ -209,14 +233,27 @@ class Plan:
 
     def hash_input(self) -> dict[str, Any]:
         """What the plan hash covers."""
+        hosts = {**{h.name: h for h in self.hosts}, **self.host_index}
         return {
-            "runbook": self.runbook.name,
+            "format": 2,
+            "runbook": self.runbook.name, "class": self.runbook.class_,
+            "zones": list(self.runbook.zones), "catalogue": self.catalogue,
             "params": public_params(self.runbook, self.params),
-            "hosts": sorted({h for s in self.steps for h in s.actions}
-                            | {h.name for h in self.hosts}),
-            "commands": [[s.section, s.name, h, a.command]
-                         for s in self.steps for h, a in sorted(s.actions.items())],
+            "hosts": [hosts[n].resolved() for n in sorted(hosts)],
+            "steps": [s.hash_dict() for s in self.steps],
         }
+
+    def zone_hosts(self, zone: str) -> list[str]:
+        """Identities of the hosts an approval for ``zone`` must name: those whose gate acts
+        in it (every host of the plan when no gate step is in that zone)."""
+        found = {self.host_index[h].identity for s in self.steps for h, a in s.actions.items()
+                 if a.gate_zone == zone and h in self.host_index}
+        return sorted(found or {h.identity for h in self.host_index.values()})
+
+    def approvals_needed(self) -> list[dict[str, Any]]:
+        """What a person signs, per zone (``gept coordinate approve`` arguments)."""
+        return [{"zone": z, "plan_hash": self.plan_hash, "hosts": self.zone_hosts(z)}
+                for z in self.runbook.zones]
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON for people and agents (``gept runbook plan --json``)."""
@@ -225,6 +262,7 @@ class Plan:
             "zones": list(self.runbook.zones), "plan_hash": self.plan_hash,
             "params": public_params(self.runbook, self.params),
             "hosts": [h.name for h in self.hosts],
+            "approvals_needed": self.approvals_needed(),
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -241,7 +279,7 @@ class _Ctx:
 
 def make_plan(catalog: Catalog, name: str, given: Mapping[str, Any], hosts: list[Host],
               hosts_for: Callable[[str], list[Host]] | None = None,
-              inventory: Path | None = None) -> Plan:
+              inventory: Path | None = None, catalogue: str = "") -> Plan:
     """Render a runbook for its hosts. Nothing is executed and nothing connects.
 
     Args:
@@ -267,12 +305,15 @@ def make_plan(catalog: Catalog, name: str, given: Mapping[str, Any], hosts: list
     ctx = _Ctx(catalog, inventory, hosts_for or among, hosts)
     _expand(ctx, runbook, params, prefix="", section_override=None)
     plan = Plan(runbook, params, hosts, ctx.out, inventory=str(inventory or ""),
-                host_index={**{h.name: h for h in hosts}, **ctx.host_index})
-    rendered = [(s.name, s.on, a.command) for s in plan.steps for a in s.actions.values()]
+                host_index={**{h.name: h for h in hosts}, **ctx.host_index},
+                catalogue=catalogue)
+    index = plan.host_index
+    rendered = [(s.name, (*index[h].groups, h), a.command) for s in plan.steps
+                for h, a in s.actions.items()]
     problems = check_rendered(runbook, rendered)
     if problems:
         raise InvalidInput(problems[0], field="steps", problems=problems)
-    plan.plan_hash = guards.plan_hash(plan.hash_input())
+    plan.plan_hash = hash_of(plan.hash_input())
     return plan
 
 
@@ -320,13 +361,14 @@ def _resolve_ref(value: str | int | bool, params: Mapping[str, Any], where: str)
     return value
 
 
-def _sudo(host: Host, command: str, user: str | None = None) -> str:
-    """Run as root (or ``user``) without ever prompting."""
-    if user is None:
-        return command if host.is_root else f"sudo -n -- sh -c {shlex.quote(command)}"
-    if host.is_root:
-        return f"runuser -u {shlex.quote(user)} -- {command}"
-    return f"sudo -n -u {shlex.quote(user)} -- {command}"
+def _sudo(host: Host, command: str) -> str:
+    """Run one command as root without ever prompting.
+
+    The command is given to sudo as it is, never wrapped in a shell: the host's sudoers
+    allows the agent's account exact commands only, so what the plan shows is what sudo
+    is asked to run (the model refuses shell operators in ``sudo`` steps).
+    """
+    return command if host.is_root else f"sudo -n -- {command}"
 
 
 def _action(step: Step, host: Host, params: dict[str, Any], shown: dict[str, Any], where: str,
@@ -363,12 +405,23 @@ def _action(step: Step, host: Host, params: dict[str, Any], shown: dict[str, Any
         shown_q, real_q = both(SQL, sql.query)
 
         def psql(query: str) -> str:
-            # A read-only transaction enforces what the classifier promises.
-            base = (f"psql -X -q -A -t -v ON_ERROR_STOP=1 -d {shlex.quote(sql.database)} "
+            # The read-only role is the guarantee (SELECT grants only, peer-mapped from the
+            # SSH account); the read-only transaction only makes a mistake fail early.
+            return (f"cd /tmp && psql -X -q -A -t -v ON_ERROR_STOP=1 -U {PROBE_ROLE} "
+                    f"-d {shlex.quote(sql.database)} "
                     f"-c 'SET default_transaction_read_only = on' -c {shlex.quote(query)}")
-            return "cd /tmp && " + _sudo(host, base, user=sql.as_user)
 
         return Action(psql(shown_q), psql(real_q), expect=sql.expect or step.retries.until)
+    if step.gate is not None:
+        gate = step.gate
+        words = [GATE_PROGRAM, gate.action]
+        shown_words, real_words = list(words), list(words)
+        for arg, template in sorted(gate.args.items()):
+            shown_v, real_v = both(RAW, template)
+            shown_words += [f"--{arg}", shown_v]
+            real_words += [f"--{arg}", real_v]
+        return Action(_sudo(host, shlex.join(shown_words)), _sudo(host, shlex.join(real_words)),
+                      gate_zone=GATE_ZONES[gate.action])
     if step.wait_until is not None:
         wait = step.wait_until
         shown_cmd, real_cmd = both(SHELL, wait.run)
@@ -382,7 +435,12 @@ def _action(step: Step, host: Host, params: dict[str, Any], shown: dict[str, Any
         dest_s, dest = both(RAW, up.dest)
         show = f"put {shlex.quote(src_s)} {shlex.quote(dest_s)} && chmod {up.mode} " \
                f"{shlex.quote(dest_s)}"
-        return Action(show, show, upload=(src, dest, up.mode))
+        try:
+            digest = hashlib.sha256(Path(src).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise InvalidInput(f"{where}: cannot read {src}: {exc.strerror}",
+                               field=where) from exc
+        return Action(show, show, upload=(src, dest, up.mode), upload_sha256=digest)
     if step.pyinfra is not None:
         call = step.pyinfra
         argv = ["pyinfra", "-y", "--limit", host.name, str(ctx.inventory or "inventory"),

@@ -4,12 +4,14 @@ Order of a run, and why:
 
 1. ``requested`` is audited; the controller lock is taken (local only: a refused run never
    touches a host).
-2. Danger zones: :func:`gept.guards.check` refuses (exit 3) unless a token bound to this
-   plan's hash is presented, before anything connects.
+2. Danger zones: a courtesy check (:func:`gept.guards.coordination.check`) refuses (exit 3)
+   unless a person's approval for this zone, this plan hash and these hosts is presented,
+   verified against the inventory's approvers, before anything connects. The boundary is
+   on the hosts: each ``gate`` step hands the approval to the host's gate, which verifies it
+   again against the host's own allowed signers and spends its nonce.
 3. Connect to every host and take the host locks (``mkdir``; held → exit 4 naming the holder).
-4. Preconditions on all hosts; a failure stops the run before anything changes. Only then is
-   the token consumed (:func:`gept.guards.require`, single use), so a failed precondition
-   does not burn a person's approval.
+4. Preconditions on all hosts; a failure stops the run before anything changes (and, since
+   only a gate spends an approval, a failed precondition does not burn one).
 5. Steps, each on all its hosts (in parallel), every host reported (Fabric ``GroupResult``
    style) before a failure decides what happens: ``abort``, ``continue`` or ``rollback``.
 6. Verification steps; then the verdict rules (triage runbooks).
@@ -23,16 +25,22 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets as pysecrets
+import shlex
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from gept import guards
-from gept.core.errors import Locked
+from gept.core.errors import InvalidInput, Locked
+from gept.guards import audit as trail
+from gept.guards.coordination import check as check_approval
+from gept.guards.coordination import pick
+from gept.guards.signers import Signers
 from gept.runbook import lock as locks
 from gept.runbook.hosts import Host
 from gept.runbook.plan import Action, Plan, StepPlan, public_params
@@ -65,6 +73,7 @@ class _Run:
         self.verification: list[dict[str, Any]] = []
         self.failed_steps: set[str] = set()
         self.passed: dict[str, bool] = {}
+        self.approvals: list[str] = []
 
     # ------------------------------------------------------------------ audit helpers
     def _scrub(self, text: str) -> str:
@@ -73,7 +82,7 @@ class _Run:
         return text
 
     def audit(self, event: str, host: str | None = None, **fields: Any) -> None:
-        record = guards.audit(event, run_id=self.run_id, runbook=self.rb.name,
+        record = trail.record(event, run_id=self.run_id, runbook=self.rb.name,
                               plan_hash=self.plan.plan_hash, **({"host": host} if host else {}),
                               **fields)
         line = json.dumps(record, default=str)
@@ -125,8 +134,19 @@ class _Run:
         session = self.sessions[host]
         if action.upload is not None:
             src, dest, mode = action.upload
-            return session.put(src, dest, mode, timeout)
-        return session.run(action.secret_command, timeout)
+            data = Path(src).read_bytes()
+            # What was approved is what is sent: the bytes are read once and must be those
+            # whose sha256 the plan hash covers.
+            if hashlib.sha256(data).hexdigest() != action.upload_sha256:
+                return Outcome(None, "", "", 0.0, f"{src} changed since it was planned "
+                               "(re-plan; an approval covers the planned bytes only)")
+            return session.put_bytes(data, dest, mode, timeout)
+        command = action.secret_command
+        if action.gate_zone is not None:
+            approval = pick(action.gate_zone, self.approvals) or ""
+            command += (f" --plan-hash {self.plan.plan_hash} --approval "
+                        f"{shlex.quote(approval)}")
+        return session.run(command, timeout)
 
     def _attempt(self, step: StepPlan, host: str, action: Action) -> tuple[Outcome, bool, str]:
         if action.wait_timeout is not None:
@@ -185,22 +205,42 @@ class _Run:
         return all_ok, None
 
 
-def run_plan(plan: Plan, token: str | list[str] | None = None, run_id: str | None = None,
+def run_plan(plan: Plan, approvals: list[str] | None = None, run_id: str | None = None,
              on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Execute a plan and return the one result object (``--json`` prints it).
 
     Args:
         plan: from :func:`gept.runbook.plan.make_plan`.
-        token: coordination token(s) for the runbook's danger zones (else
-            ``GEPT_COORDINATION_TOKEN``).
+        approvals: people's approvals (``gept coordinate approve``) for its danger zones.
         run_id: use this id instead of a fresh one.
         on_event: called with a short line as steps finish (human progress output).
 
     Raises:
-        NeedsCoordination: a danger zone without a valid token (exit 3); nothing connected.
+        NeedsCoordination: a danger zone without a valid approval (exit 3); nothing connected.
         Locked: another run holds the controller or a host lock (exit 4).
     """
+    with trail.batch():
+        return _run_plan(plan, list(approvals or []), run_id, on_event)
+
+
+def signers_of(plan: Plan) -> Signers:
+    """The approvers the inventory names (the same data the deploys install on hosts).
+
+    Raises:
+        InvalidInput: the plan's hosts disagree about who may approve.
+    """
+    found = {repr(sorted(dict(h.data.get("approvers") or {}).items()))
+             for h in plan.host_index.values()}
+    if len(found) > 1:
+        raise InvalidInput("the plan's hosts name different approvers", field="approvers")
+    host = next(iter(plan.host_index.values()), None)
+    return Signers.from_mapping(dict(host.data.get("approvers") or {}) if host else {})
+
+
+def _run_plan(plan: Plan, approvals: list[str], run_id: str | None,
+              on_event: Callable[[str], None] | None) -> dict[str, Any]:
     run = _Run(plan, run_id or new_run_id(), on_event)
+    run.approvals = approvals
     rb = plan.runbook
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -224,18 +264,16 @@ def run_plan(plan: Plan, token: str | list[str] | None = None, run_id: str | Non
                     raise
                 controller_locks.append(cl)
         action = f"runbook {rb.name}"
-        for zone in rb.zones:  # refuse before connecting anywhere
-            guards.check(zone, plan.plan_hash, _token_for(zone, token), action=action)
-        _open_and_lock(run, holder, held_hosts)
-
-        def consume() -> None:
-            # After the preconditions: a failed precondition does not burn the approval.
+        if rb.zones:  # refuse before connecting anywhere (the hosts check again)
+            signers = signers_of(plan)
             for zone in rb.zones:
-                token_id = guards.require(zone, plan.plan_hash, _token_for(zone, token),
+                approval = check_approval(zone, plan.plan_hash, pick(zone, approvals),
+                                          hosts=plan.zone_hosts(zone), signers=signers,
                                           action=action)
-                run.audit("approved", zone=zone, token_id=token_id)
-
-        status, rollback_taken = _body(run, consume)
+                run.audit("approval_presented", zone=zone, approved_by=approval.by,
+                          nonce=approval.nonce, hosts=list(approval.hosts))
+        _open_and_lock(run, holder, held_hosts)
+        status, rollback_taken = _body(run)
     finally:
         _release(run, held_hosts)
         for cl in controller_locks:
@@ -251,16 +289,6 @@ def run_plan(plan: Plan, token: str | list[str] | None = None, run_id: str | Non
         "verification": run.verification, "verdict": verdict,
         "started": started_at, "duration_s": round(time.monotonic() - started, 3),
     }
-
-
-def _token_for(zone: str, token: str | list[str] | None) -> str | None:
-    """Pick the token meant for ``zone`` among several (by its unverified zone claim)."""
-    if token is None or isinstance(token, str):
-        return token
-    for candidate in token:
-        if guards.peek_zone(candidate) == zone:
-            return candidate
-    return token[0] if token else None
 
 
 def _connect_all(run: _Run) -> None:
@@ -308,13 +336,10 @@ def _open_and_lock(run: _Run, holder: dict[str, Any], held: list[str]) -> None:
         held.append(name)
 
 
-def _internal(host: Host, command: str) -> str:
-    """The runner's own bookkeeping commands run as root when the SSH user is not root."""
-    if host.is_root or host.data.get("gept_runbook_no_sudo"):
-        return command
-    import shlex
-
-    return f"sudo -n -- sh -c {shlex.quote(command)}"
+def _internal(_host: Host, command: str) -> str:
+    """The runner's own bookkeeping (locks in a sticky shared directory, audit lines to the
+    journal) runs as the SSH user: it needs no privilege the agent does not have."""
+    return command
 
 
 def _release(run: _Run, held: list[str]) -> None:
@@ -332,16 +357,15 @@ def _release(run: _Run, held: list[str]) -> None:
         session.run(_internal(host, cmd), timeout=30)
 
 
-def _body(run: _Run, consume: Callable[[], None]) -> tuple[str, bool]:
+def _body(run: _Run) -> tuple[str, bool]:
     rb = run.rb
     say = run.say
 
     ok, _ = run.run_section("preconditions")
     if not ok:
         run.audit("finished", status="precondition_failed")
-        say("precondition failed: nothing was changed (no token was used)")
+        say("precondition failed: nothing was changed (no approval was used)")
         return "precondition_failed", False
-    consume()
     ok, stop = run.run_section("steps")
     rollback_taken = False
     if stop == "rollback":

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gept.core.errors import InvalidInput
-from gept.runbook import loader
+from gept.runbook import catalogue, loader
+from gept.runbook.catalogue import Pinned
 from gept.runbook.hosts import DEFAULT_INVENTORY, Host, select_hosts
 from gept.runbook.model import Runbook
 from gept.runbook.plan import Plan, make_plan
@@ -30,7 +31,8 @@ HINTS: dict[str, dict[str, bool]] = {
 
 
 def inventory_path(given: Path | str | None = None) -> Path:
-    """The inventory file: the argument, ``$GEPT_INVENTORY``, or inventory/production.py."""
+    """The inventory file: the argument, ``$GEPT_INVENTORY``, or this repository's
+    inventory/production.py (never resolved from the current directory)."""
     if given:
         return Path(given)
     env = os.environ.get("GEPT_INVENTORY")
@@ -66,15 +68,17 @@ def summary(rb: Runbook) -> dict[str, Any]:
             "hints": HINTS[rb.class_]}
 
 
-def list_runbooks(directory: Path | None = None) -> list[dict[str, Any]]:
-    """Every runbook, validated, as summaries."""
-    catalog = loader.load_dir(directory)
+def list_runbooks(directory: Path | None = None,
+                  pinned: Pinned | None = None) -> list[dict[str, Any]]:
+    """Every runbook of the caller's catalogue, validated, as summaries."""
+    catalog = (pinned or catalogue.load(directory)).catalog
     return [summary(catalog.runbooks[n]) for n in sorted(catalog.runbooks)]
 
 
-def show(name: str, directory: Path | None = None) -> dict[str, Any]:
+def show(name: str, directory: Path | None = None,
+         pinned: Pinned | None = None) -> dict[str, Any]:
     """The full definition of one runbook (as in its YAML, validated)."""
-    catalog = loader.load_dir(directory)
+    catalog = (pinned or catalogue.load(directory)).catalog
     rb = catalog.get(name)
     return {**summary(rb), "file": str(catalog.files[name]),
             "definition": rb.model_dump(by_alias=True, exclude_defaults=True)}
@@ -86,13 +90,29 @@ def validate(paths: list[Path] | None = None, directory: Path | None = None) -> 
         names = [loader.load_file(p).name for p in paths]
     else:
         names = sorted(loader.load_dir(directory).runbooks)
-    return {"status": "valid", "runbooks": names}
+    result: dict[str, Any] = {"status": "valid", "runbooks": names}
+    if directory is None and not paths and catalogue.pin_text() != _read(catalogue.PIN_FILE):
+        result["pin"] = "stale: run `gept runbook pin` (agents refuse the changed files)"
+    return result
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def build_plan(name: str, params: Mapping[str, Any], target: str | None = None,
-               inventory: Path | str | None = None, directory: Path | None = None) -> Plan:
-    """Validate and render a runbook for its hosts (nothing connects)."""
-    catalog = loader.load_closure(name, directory)
+               inventory: Path | str | None = None, directory: Path | None = None,
+               pinned: Pinned | None = None) -> Plan:
+    """Validate and render a runbook for its hosts (nothing connects).
+
+    ``pinned`` is a catalogue loaded once (``gept mcp``); otherwise the caller's catalogue
+    is loaded now (:func:`gept.runbook.catalogue.load`: pinned, or a person's ``--dir``).
+    """
+    source = pinned or catalogue.load(directory)
+    catalog = source.catalog
     rb = catalog.get(name)
     inv = inventory_path(inventory)
 
@@ -100,19 +120,21 @@ def build_plan(name: str, params: Mapping[str, Any], target: str | None = None,
         return select_hosts(inv, selector)
 
     return make_plan(catalog, name, params, hosts_for(target or rb.targets), hosts_for,
-                     inventory=inv)
+                     inventory=inv, catalogue=source.digest)
 
 
 def plan(name: str, params: Mapping[str, Any], target: str | None = None,
-         inventory: Path | str | None = None, directory: Path | None = None) -> dict[str, Any]:
-    """The plan as JSON: commands per host and the plan hash."""
-    return build_plan(name, params, target, inventory, directory).to_dict()
+         inventory: Path | str | None = None, directory: Path | None = None,
+         pinned: Pinned | None = None) -> dict[str, Any]:
+    """The plan as JSON: commands per host, the plan hash, the approvals it needs."""
+    return build_plan(name, params, target, inventory, directory, pinned).to_dict()
 
 
 def run(name: str, params: Mapping[str, Any], target: str | None = None,
-        inventory: Path | str | None = None, token: str | list[str] | None = None,
+        inventory: Path | str | None = None, approvals: list[str] | None = None,
         directory: Path | None = None,
-        on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Plan and run; the guards refuse danger zones without a token (exit 3)."""
-    built = build_plan(name, params, target, inventory, directory)
-    return run_plan(built, token=token, on_event=on_event)
+        on_event: Callable[[str], None] | None = None,
+        pinned: Pinned | None = None) -> dict[str, Any]:
+    """Plan and run; danger zones are refused without a person's approval (exit 3)."""
+    built = build_plan(name, params, target, inventory, directory, pinned)
+    return run_plan(built, approvals=approvals or [], on_event=on_event)

@@ -85,6 +85,22 @@ class Session:
         out.duration = time.monotonic() - start
         return out
 
+    def put_bytes(self, data: bytes, dest: str, mode: str, timeout: float) -> Outcome:
+        """Copy exactly ``data`` to the host (SFTP) and set its mode."""
+        import io
+        import shlex
+
+        start = time.monotonic()
+        try:
+            self.connect()
+            self._conn.put(io.BytesIO(data), dest)
+        except Exception as exc:  # SFTP permission denied, broken connection, ...
+            return Outcome(None, "", "", time.monotonic() - start,
+                           f"upload failed: {type(exc).__name__}: {exc}")
+        out = self.run(f"chmod {mode} {shlex.quote(dest)}", timeout)
+        out.duration = time.monotonic() - start
+        return out
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         if self._conn is not None:

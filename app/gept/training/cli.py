@@ -24,19 +24,19 @@ def train(
                                          help="Validation gate (default GEPT_TRAIN_MIN_AUC "
                                               "or 0.55)."),
     promote: bool = typer.Option(False, "--promote",
-                                 help="Activate passing models: token-free only for a scope "
-                                      "with no ACTIVE model, otherwise needs --token."),
-    token: str | None = typer.Option(None, "--token", envvar="GEPT_COORDINATION_TOKEN",
-                                     help="Coordination token for --promote."),
+                                 help="Activate passing models: approval-free only for an "
+                                      "empty registry, otherwise needs --approval."),
+    token: str | None = typer.Option(None, "--approval",
+                                     help="A person's approval for --promote (model-registry)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Train CatBoost multi-target models, gate them and register the ones that pass.
 
     Writes a ``training_jobs`` row, saves artifacts under GEPT_MODELS_DIR with their sha256
     in ``model_registry`` (status PENDING). Exit 1 when no model passes the gate.
-    ``--promote`` activates a passing model when its scope has no ACTIVE model yet
-    (bootstrap); replacing an ACTIVE model needs a coordination token, without one the model
-    stays PENDING and the output says so.
+    ``--promote`` activates a passing model when the registry has no ACTIVE model at all
+    (bootstrap); any other activation (a new item scope included) needs a person's approval,
+    without one the model stays PENDING and the output says so.
 
     Example:
         $ GEPT_TASK_TYPE=CPU gept train --items 10 --days 10 --iterations 50 --json

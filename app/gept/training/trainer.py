@@ -272,19 +272,24 @@ def _promote(conn: psycopg.Connection[Any], model: Trained, token: str | None,
     try:
         lifecycle.promote_initial(conn, model.model_id, models_dir=models_dir)
         model.status = "ACTIVE"
-        model.extra["promotion"] = "bootstrap: first model of its scope (no token needed)"
+        model.extra["promotion"] = "bootstrap: first model of an empty registry (no approval)"
         return
     except NeedsCoordination:
         pass
     if token is None:
-        model.extra["promotion"] = ("left PENDING: the scope already has an ACTIVE model; "
-                                    f"promote with a token: gept models promote "
-                                    f"{model.model_id} --token <token>")
+        model.extra["promotion"] = ("left PENDING: the registry already has an ACTIVE model; "
+                                    f"promote with a person's approval: gept models promote "
+                                    f"{model.model_id} --approval <approval>")
         return
+    from gept.guards.coordination import Guard
+
     try:
-        lifecycle.promote(conn, model.model_id, token=token, models_dir=models_dir)
+        approved = Guard.on_this_host().require(
+            lifecycle.ZONE, lifecycle.promote_plan_hash(model.model_id), token,
+            action=f"gept train --promote (model {model.model_id})")
+        lifecycle.promote(conn, model.model_id, approved=approved, models_dir=models_dir)
     except NeedsCoordination as exc:
         model.extra["promotion"] = f"left PENDING: {exc.message}"
         return
     model.status = "ACTIVE"
-    model.extra["promotion"] = "promoted with the coordination token"
+    model.extra["promotion"] = "promoted with a person's approval"

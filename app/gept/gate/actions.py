@@ -1,0 +1,124 @@
+"""What the gate can do, one fixed action per danger zone it serves.
+
+The zones the agent has no runbook for (``predictions-schema``, ``collector-intervals``) have
+no action here: they change only through the deploys a person runs.
+
+Example:
+    >>> sorted(ACTIONS)
+    ['promote-model', 'restart-postgres', 'rollback-model', 'stop-hydra-inference']
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gept.guards.approval import Approval
+from gept.guards.zones import GATE_ZONES
+
+ENV_FILE = Path("/etc/gept/gept.env")
+STOPPED_MARK = "# gept-runbook-stopped: "
+
+
+class ActionFailed(Exception):
+    """The approved action ran and failed."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A danger-zone action: its zone, its arguments and what it does."""
+
+    zone: str
+    args: tuple[str, ...]
+    run: Callable[[Approval, dict[str, str]], str]
+
+
+def _sh(argv: list[str], timeout: float = 300) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise ActionFailed(f"{shlex.join(argv)} exited {proc.returncode}: "
+                           f"{(proc.stderr or proc.stdout).strip()[-400:]}")
+    return proc.stdout.strip()
+
+
+def restart_postgres(_a: Approval, _args: dict[str, str]) -> str:
+    """Restart PostgreSQL (breaks every engine connection: the runbook stops them first)."""
+    _sh(["/usr/bin/systemctl", "restart", "postgresql.service"], timeout=300)
+    return "postgresql restarted"
+
+
+def stop_hydra_inference(_a: Approval, _args: dict[str, str]) -> str:
+    """Comment out the inference cron line (the running batch is left to finish)."""
+    from gept.gate.host import HostFacts
+
+    cron = Path(HostFacts.load().inference_cron)
+    lines = cron.read_text().splitlines()
+    out = [f"{STOPPED_MARK}{line}" if re.search(r"^[^#].*gept infer", line) else line
+           for line in lines]
+    tmp = cron.with_name(".gept-inference.tmp")
+    tmp.write_text("\n".join(out) + "\n")
+    os.chmod(tmp, 0o644)
+    tmp.replace(cron)
+    return f"{sum(a != b for a, b in zip(lines, out, strict=True))} cron line(s) stopped"
+
+
+def _registry_env() -> dict[str, str]:
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    for line in ENV_FILE.read_text().splitlines():
+        match = re.fullmatch(r"([A-Z][A-Z0-9_]*)='?(.*?)'?", line.strip())
+        if match:
+            env[match.group(1)] = match.group(2)
+    # The registry's own role when the deploys set one up (least privilege).
+    if env.get("GEPT_REGISTRY_DATABASE_URL"):
+        env["GEPT_DATABASE_URL"] = env["GEPT_REGISTRY_DATABASE_URL"]
+        if env.get("GEPT_REGISTRY_DATABASE_PASSWORD_FILE"):
+            env["GEPT_DATABASE_PASSWORD_FILE"] = env["GEPT_REGISTRY_DATABASE_PASSWORD_FILE"]
+    return env
+
+
+def _registry(approval: Approval, change: Callable[..., object], *args: object) -> str:
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(_registry_env())
+    try:
+        from gept.core.config import get_settings
+        from gept.db.connect import connect
+
+        get_settings.cache_clear()
+        with connect(autocommit=True) as conn:
+            result = change(conn, *args, approved=approval)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return str(getattr(result, "to_dict", lambda: result)())
+
+
+def promote_model(approval: Approval, args: dict[str, str]) -> str:
+    """Make a model ACTIVE (the registry checks its gate and checksum first)."""
+    from gept.registry import lifecycle
+
+    return _registry(approval, lifecycle.promote, int(args["model-id"]))
+
+
+def rollback_model(approval: Approval, args: dict[str, str]) -> str:
+    """Restore the previous ACTIVE model of a scope."""
+    from gept.registry import lifecycle
+
+    return _registry(approval, lifecycle.rollback, args["scope"])
+
+
+ACTIONS: dict[str, Action] = {
+    "restart-postgres": Action(GATE_ZONES["restart-postgres"], (), restart_postgres),
+    "stop-hydra-inference": Action(GATE_ZONES["stop-hydra-inference"], (),
+                                   stop_hydra_inference),
+    "promote-model": Action(GATE_ZONES["promote-model"], ("model-id",), promote_model),
+    "rollback-model": Action(GATE_ZONES["rollback-model"], ("scope",), rollback_model),
+}
+assert set(ACTIONS) == set(GATE_ZONES)  # the gate serves exactly the declared actions
+ARG_PATTERNS = {"model-id": r"[1-9][0-9]{0,9}", "scope": r"global|item:[1-9][0-9]{0,6}"}

@@ -1,0 +1,135 @@
+"""``gept audit``: who asked, who approved, which plan, what happened — newest first.
+
+It reads the controller's trail (root's ``/var/log/gept/audit.jsonl``, appended through the
+root-owned appender by other accounts) and, with ``--host``, the host's journal: the gate's
+decisions (``gept-gate``) and the runner's lines (``gept-runbook``), which only root there
+can rewrite.
+
+Example:
+    $ gept audit --since 2h --zone restart-postgres
+    $ gept audit --host ampere --inventory inventory/lab.py --json
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gept.core.errors import InvalidInput
+from gept.core.output import emit
+
+_SINCE_RE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def since_cutoff(text: str | None, now: datetime | None = None) -> datetime | None:
+    """The moment ``--since`` means: ``30m``, ``2h``, ``7d`` ago, or an ISO time.
+
+    Example:
+        >>> since_cutoff("2h", datetime(2026, 1, 1, 12, tzinfo=UTC)).hour
+        10
+
+    Raises:
+        InvalidInput: neither form.
+    """
+    if not text:
+        return None
+    match = _SINCE_RE.match(text.strip())
+    if match:
+        return (now or datetime.now(UTC)) - timedelta(
+            seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(f"--since {text!r} is not like 30m, 2h, 7d or an ISO time",
+                           field="since") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _when(record: dict[str, Any]) -> datetime:
+    raw = str(record.get("ts") or record.get("received") or "")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def decisions(records: list[dict[str, Any]], since: datetime | None = None,
+              zone: str | None = None, host: str | None = None) -> list[dict[str, Any]]:
+    """Filter and order (newest first) audit records."""
+    out = []
+    for r in records:
+        if since is not None and _when(r) < since:
+            continue
+        if zone is not None and r.get("zone") != zone:
+            continue
+        if host is not None and host not in (str(r.get("host", "")),
+                                             str(r.get("host", "")).split("/")[-1]) \
+                and host not in [str(h).split("/")[-1] for h in r.get("hosts", []) or []]:
+            continue
+        out.append(r)
+    return sorted(out, key=_when, reverse=True)
+
+
+def host_journal(inventory: Path | None, name: str, since: datetime | None) -> list[dict[str, Any]]:
+    """The gate's and the runner's journal lines on one host (over SSH)."""
+    from gept.runbook.hosts import select_hosts
+    from gept.runbook.service import inventory_path
+    from gept.runbook.transport import Session
+
+    target = select_hosts(inventory_path(inventory), name)[0]
+    when = (since or datetime(1970, 1, 1, tzinfo=UTC)).strftime("%Y-%m-%d %H:%M:%S")
+    with Session(target) as session:
+        out = session.run(f"journalctl -q -o json --no-pager -t gept-gate -t gept-runbook "
+                          f"--since '{when} UTC'", timeout=60)
+    rows: list[dict[str, Any]] = []
+    for line in out.stdout.splitlines():
+        try:
+            entry = json.loads(line)
+            record = json.loads(entry.get("MESSAGE", ""))
+        except (ValueError, TypeError):
+            continue
+        if not isinstance(record, dict):
+            continue
+        ts = datetime.fromtimestamp(int(entry.get("__REALTIME_TIMESTAMP", 0)) / 1e6, UTC)
+        record.setdefault("ts", ts.isoformat(timespec="milliseconds"))
+        record.setdefault("event", "gate_" + str(record.get("outcome", "line"))
+                          if entry.get("SYSLOG_IDENTIFIER") == "gept-gate" else "host_line")
+        record["source"] = f"{target.name}:{entry.get('SYSLOG_IDENTIFIER')}"
+        record.setdefault("host", target.identity)
+        rows.append(record)
+    return rows
+
+
+def audit_cmd(
+    since: str | None = typer.Option(None, "--since", help="30m, 2h, 7d or an ISO time."),
+    zone: str | None = typer.Option(None, "--zone", help="Only this danger zone."),
+    host: str | None = typer.Option(None, "--host", help="Only this host; also reads its "
+                                    "journal (the gate's decisions)."),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i",
+                                          help="Inventory for --host."),
+    limit: int = typer.Option(200, "--limit", min=1, max=100_000),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show audit decisions newest first: who asked, who approved, plan hash, outcome."""
+    from gept.guards import audit
+
+    cutoff = since_cutoff(since)
+    records = audit.read()
+    if host is not None:
+        records += host_journal(inventory, host, cutoff)
+    rows = decisions(records, cutoff, zone, host)[:limit]
+    human = "\n".join(
+        f"{r.get('ts', '')[:19]}  {r.get('event', '')!s:<18} "
+        f"{r.get('zone') or '-'!s:<20} {str(r.get('plan_hash') or '-')[:12]:<12} "
+        f"asked by {r.get('asked_by') or r.get('user') or '-'}"
+        + (f", approved by {r['approved_by']}" if r.get("approved_by") else "")
+        + (f": {r.get('outcome') or r.get('status') or r.get('reason') or ''}")
+        for r in rows) or "no audit records"
+    emit({"records": rows, "trail": str(audit.log_path())}, as_json, human)
