@@ -2,22 +2,31 @@
 
 pyinfra runs deploy code (and reads facts) for every host before it executes anything. The
 entry points call :func:`check` first: it works out which danger zones this host's run would
-touch by comparing facts with the desired data, and for each one requires a coordination
-token (``--data coordination_token=...`` — several separated by commas — or
-``GEPT_COORDINATION_TOKEN``). A refusal prints the zone, plan hash and changes as JSON on
-stderr and ends the process with exit 3 while nothing has been executed on any host.
+touch by comparing facts with the desired data, and for each one requires a person's
+approval (``--data approvals=<A>[,<B>]``, signed with ``gept coordinate approve``) for that
+zone, that plan hash and this host (``<inventory_id>/<host>``), verified against the
+inventory's ``approvers`` and spent in the controller's ledger. A refusal prints the zone,
+plan hash and changes as JSON on stderr and ends the process with exit 3 while nothing has
+been executed on any host.
 
-Plan hashes: ``plan_hash({"action": "deploy", "host": <name>, "zone": <zone>,
-"changes": [...]})``, the changes being what the facts say would happen (settings from/to,
-migrations, intervals, crons, model pins).
+Plan hashes: :func:`gept.guards.plans.change_hash` of the zone and the changes the facts
+say would happen (settings from/to, migrations, intervals, crons, model pins).
 
-In plan mode (``--dry``, or ``GEPT_DEPLOY_PLAN_ONLY=1`` as ``gept drift`` sets) zones are
-reported (``gept-zone: {...}`` lines on stderr) and nothing is refused or consumed.
+Plan mode is what pyinfra itself will do, read from pyinfra's own parsed options (its
+click context: ``--dry``, or ``--json`` without ``--yes``), never from ``sys.argv`` or an
+environment variable of ours: ``--exclude --dry`` is an ``--exclude`` value, ``-vy`` is
+``--yes``. In plan mode zones are reported (``gept-zone: {...}`` lines on stderr with their
+plan hashes) and **nothing is approved**: no zone's gated operation is planned, no token is
+consumed, and a tripwire on pyinfra's State refuses (exit 3) the moment any operation would
+start executing, so a wrong plan-mode decision can never turn into an unapproved apply.
+
+Example:
+    $ pyinfra inventory/lab.py deploys/site.py --dry      # zones reported, nothing runs
+    $ pyinfra -y inventory/lab.py deploys/site.py         # zones need approvals (exit 3)
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sys
@@ -25,11 +34,12 @@ from typing import Any
 
 from pyinfra import host, inventory, state
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.state import BaseStateCallback
 
 from deploys.facts.gept import (
     ActiveModels,
+    CollectorIntervals,
     CronFile,
-    JsonFile,
     MigrationLedger,
     PostgresClusters,
     PostgresConfFragment,
@@ -50,12 +60,69 @@ def intervals_path(data: Any) -> str:
 
 
 def plan_only() -> bool:
-    """True when this pyinfra process only plans (``--dry`` or ``gept drift``)."""
-    if os.environ.get("GEPT_DEPLOY_PLAN_ONLY") == "1":
+    """True when this pyinfra process will not execute operations.
+
+    Decided as ``pyinfra_cli.cli._main`` decides to stop before ``run_ops``: ``--dry``, or a
+    ``--json`` run without ``--yes``. The options are pyinfra's own: this process's command
+    line parsed by pyinfra's click command (so ``--exclude --dry`` is an ``--exclude``
+    value, ``-vy`` is ``--yes``, ``PYINFRA_YES`` counts), and ``--yes`` is cross-checked with
+    the live ``State`` (``check_for_changes`` is ``not yes``). Deploy files run in pyinfra's
+    greenlets, where click's context of the main greenlet is not visible, hence the parse.
+    Outside the pyinfra CLI (the API) there is no plan mode: every zone needs its approval.
+
+    Example:
+        >>> plan_only()            # not inside the pyinfra CLI
+        False
+    """
+    import pyinfra
+
+    if not getattr(pyinfra, "is_cli", False):
+        return False
+    import click
+    from pyinfra_cli.cli import cli
+
+    try:
+        ctx = cli.make_context("pyinfra", list(sys.argv[1:]), resilient_parsing=True)
+    except click.ClickException:
+        return False  # pyinfra parsed this command line, so this cannot happen; be safe
+    params = ctx.params
+    yes = params.get("yes") is True or not state.check_for_changes
+    if params.get("dry") is True:
         return True
-    argv = sys.argv[1:]
-    yes = bool({"-y", "--yes"} & set(argv)) or os.environ.get("PYINFRA_YES", "") not in ("", "0")
-    return "--dry" in argv or ("--json" in argv and not yes)
+    return params.get("json_output") is True and not yes
+
+
+class PlanTripwire(BaseStateCallback):
+    """A pyinfra State callback: plan mode withheld every approval, so nothing may execute.
+
+    Registered when the guard reports zones in plan mode. In a real plan pyinfra never
+    starts an operation and this never fires; if plan mode was decided wrongly, the first
+    operation is stopped before it runs on any host (exit 3).
+    """
+
+    def __init__(self) -> None:
+        self.zones: list[dict[str, Any]] = []
+
+    def operation_start(self, *_args: Any) -> None:  # type: ignore[override]
+        body = {"error": "needs-coordination", "zones": self.zones,
+                "reason": "plan mode approves nothing, but pyinfra started executing"}
+        sys.stderr.write("gept-guard: refused: planned without approvals, now executing\n")
+        sys.stderr.write(json.dumps(body, default=str) + "\n")
+        sys.stderr.flush()
+        os._exit(EXIT_NEEDS_COORDINATION)
+
+    operation_host_start = operation_start  # type: ignore[assignment]
+
+
+def arm_plan_tripwire(pyinfra_state: Any, report: dict[str, Any]) -> PlanTripwire:
+    """Make ``pyinfra_state`` refuse (exit 3) to execute any operation of this run."""
+    wire = next((h for h in pyinfra_state.callback_handlers if isinstance(h, PlanTripwire)),
+                None)
+    if wire is None:
+        wire = PlanTripwire()
+        pyinfra_state.add_callback_handler(wire)
+    wire.zones.append(report)
+    return wire
 
 
 # ------------------------------------------------------------------------ zone detection
@@ -87,11 +154,38 @@ def predictions_schema_changes(ledger: dict[int, str]) -> list[dict[str, Any]]:
             if m.version not in ledger and "predictions-schema" in m.zones]
 
 
-def interval_changes(deployed: dict[str, Any] | None,
-                     desired: dict[str, int]) -> list[dict[str, Any]]:
-    """Collectors whose running interval differs from the desired one."""
-    if not isinstance(deployed, dict):
-        return []
+def deployed_intervals(fact: dict[str, Any]) -> dict[str, Any] | None:
+    """The intervals the collectors run with, from the ``CollectorIntervals`` fact.
+
+    The running containers' environment wins (that is what runs), then the rendered compose
+    file (what ``up`` would start), then ``intervals.json``; ``None`` when nothing says.
+    """
+    for source in ("running", "compose", "record"):
+        value = fact.get(source)
+        if isinstance(value, dict) and value:
+            return value
+    return None
+
+
+def interval_changes(deployed: dict[str, Any] | None, desired: dict[str, int],
+                     project_deployed: bool = False) -> list[dict[str, Any]]:
+    """Collectors whose running interval differs from the desired one.
+
+    A host with no collectors project (a first deploy) has nothing to change. A host where
+    the project exists but no interval can be read (records deleted, containers gone) is a
+    change of every interval from unknown: the zone must not go blind when a file does.
+
+    Example:
+        >>> interval_changes({"5m": 300}, {"5m": 600})
+        [{'collector': '5m', 'from': 300, 'to': 600}]
+        >>> interval_changes(None, {"5m": 300}, project_deployed=True)
+        [{'collector': '5m', 'from': 'unknown', 'to': 300}]
+    """
+    if not isinstance(deployed, dict) or not deployed:
+        if not project_deployed:
+            return []
+        return [{"collector": name, "from": "unknown", "to": desired[name]}
+                for name in sorted(desired)]
     return [{"collector": name, "from": deployed.get(name), "to": desired.get(name)}
             for name in sorted(set(deployed) | set(desired))
             if name in deployed and deployed.get(name) != desired.get(name)]
@@ -151,8 +245,9 @@ def detect(current_host: Any = None) -> dict[str, list[dict[str, Any]]]:
         changes = predictions_schema_changes(h.get_fact(MigrationLedger, database=data.db_name))
         if changes:
             zones["predictions-schema"] = changes
-        changes = interval_changes(h.get_fact(JsonFile, path=intervals_path(data)),
-                                   dict(data.collector_intervals))
+        running = h.get_fact(CollectorIntervals, directory=data.collectors_dir)
+        changes = interval_changes(deployed_intervals(running), dict(data.collector_intervals),
+                                   project_deployed=bool(running.get("deployed")))
         if changes:
             zones["collector-intervals"] = changes
     if "hydra" in h.groups:
@@ -176,29 +271,35 @@ def detect(current_host: Any = None) -> dict[str, list[dict[str, Any]]]:
     return zones
 
 
-# ------------------------------------------------------------------------------ tokens
+# --------------------------------------------------------------------------- approvals
 
-def _tokens(data: Any) -> list[str]:
-    raw = data.get("coordination_token") or os.environ.get("GEPT_COORDINATION_TOKEN") or ""
+def approvals_given(data: Any) -> list[str]:
+    """People's approvals passed as ``--data approvals=<A>[,<B>...]`` (from
+    ``gept coordinate approve``; an approval's text contains no comma)."""
+    raw = data.get("approvals") or ""
     return [t.strip() for t in str(raw).split(",") if t.strip()]
 
 
-def _claims(token: str) -> dict[str, Any]:
-    """The unverified payload, only to pick which token is meant for which zone."""
-    try:
-        body = token.split(".")[1]
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        decoded: dict[str, Any] = json.loads(raw)
-        return decoded
-    except (IndexError, ValueError):
-        return {}
+def deploy_plan_hash(zone: str, changes: list[dict[str, Any]]) -> str:
+    """The plan hash an approval for this deploy must be bound to (the hosts it names are in
+    the approval itself, as ``<inventory_id>/<host>``).
+
+    A model pin is promoted on Hydra by ``gept models promote N --approval``, which checks
+    the approval again there: its hash is that command's own, so one approval serves both
+    (one pin change per converge).
+    """
+    from gept.guards.plans import change_hash
+
+    if zone == "model-registry" and len(changes) == 1:
+        from gept.registry.lifecycle import promote_plan_hash
+
+        return promote_plan_hash(int(changes[0]["to"]))
+    return change_hash(zone, changes)
 
 
-def deploy_plan_hash(host_name: str, zone: str, changes: list[dict[str, Any]]) -> str:
-    """The plan hash a coordination token for this deploy must be bound to."""
-    from gept.guards import plan_hash
-
-    return plan_hash({"action": "deploy", "host": host_name, "zone": zone, "changes": changes})
+def identity(h: Any) -> str:
+    """``<inventory_id>/<host>``: how approvals name this host."""
+    return f"{h.data.get('inventory_id', 'unnamed')}/{h.name}"
 
 
 def _refuse(error: Any, host_name: str, changes: list[dict[str, Any]]) -> None:
@@ -212,35 +313,39 @@ def _refuse(error: Any, host_name: str, changes: list[dict[str, Any]]) -> None:
     os._exit(EXIT_NEEDS_COORDINATION)
 
 
-def check(current_host: Any = None) -> set[str]:
-    """Refuse (exit 3) unless every danger zone this run touches has a valid token.
+def check(current_host: Any = None) -> dict[str, str]:
+    """Refuse (exit 3) unless every danger zone this run touches has a person's approval.
 
     Returns:
-        The zones this run may act in (all detected zones in plan mode).
+        Zone -> the approval that opened it (the host's ``gept db migrate`` checks the
+        predictions-schema one again). Plan mode approves nothing: it reports the zones.
     """
     h = host if current_host is None else current_host
     zones = detect(h)
     if not zones:
-        return set()
+        return {}
     if plan_only():
         for zone, changes in zones.items():
             sys.stderr.write("gept-zone: " + json.dumps(
                 {"host": h.name, "zone": zone,
-                 "plan_hash": deploy_plan_hash(h.name, zone, changes),
+                 "plan_hash": deploy_plan_hash(zone, changes), "hosts": [identity(h)],
                  "changes": changes}, default=str) + "\n")
-        return set(zones)
-    from gept import guards
+        return {}
     from gept.core.errors import GeptError
+    from gept.guards import coordination
+    from gept.guards.ledger import default_ledger
+    from gept.guards.signers import Signers
 
-    tokens = _tokens(h.data)
+    given = approvals_given(h.data)
+    approved: dict[str, str] = {}
     for zone, changes in zones.items():
-        digest = deploy_plan_hash(h.name, zone, changes)
-        chosen = next((t for t in tokens if _claims(t).get("zone") == zone
-                       and _claims(t).get("plan_hash") == digest),
-                      next((t for t in tokens if _claims(t).get("zone") == zone),
-                           tokens[0] if tokens else None))
+        text = coordination.pick(zone, given)
         try:
-            guards.require(zone, digest, chosen or "", action=f"deploy {h.name}")
+            coordination.require(zone, deploy_plan_hash(zone, changes), text,
+                                 hosts=[identity(h)],
+                                 signers=Signers.from_mapping(dict(h.data.get("approvers") or {})),
+                                 ledger=default_ledger(), action=f"deploy {h.name}")
         except GeptError as exc:
             _refuse(exc, h.name, changes)
-    return set(zones)
+        approved[zone] = text or ""
+    return approved

@@ -51,7 +51,7 @@ def converge(only: str | None = None) -> None:
     current = app.install_release()
     agent.configure_agent(roles)
     if is_ampere:
-        schema.migrate_schema(schema_zone_allowed="predictions-schema" in approved)
+        schema.migrate_schema(schema_zone_approval=approved.get("predictions-schema"))
         engine.run_engine(triggers=[current, *settings])
         docker.install_docker()
         collectors.run_collectors()
@@ -61,5 +61,5 @@ def converge(only: str | None = None) -> None:
     if is_hydra:
         training.prepare_training()
         tunnel.run_tunnel()
-        models.apply_model_pins(allowed="model-registry" in approved)
+        models.apply_model_pins(approval=approved.get("model-registry"))
     inference.schedule_inference()

@@ -1,7 +1,8 @@
 """Model pins (Hydra's inventory ``model_pins = {scope: model_id}``): make the pinned model the
 ACTIVE one of its scope with ``gept models promote``. Writing the registry is the
-``model-registry`` danger zone; the guard has required a token before this runs, and the
-host approves that exact promotion in its own coordination store for the one command.
+``model-registry`` danger zone; the guard has verified a person's approval for exactly this
+promotion before this runs, and ``gept models promote --approval`` verifies it again on the
+host against its own allowed signers (root spends it in the host's ledger).
 Runs on Hydra: promotion verifies the model's artifact, and the models live there."""
 
 from __future__ import annotations
@@ -16,23 +17,20 @@ from deploys.guard import active_models
 
 
 @deploy("Apply model pins")
-def apply_model_pins(allowed: bool) -> None:
+def apply_model_pins(approval: str | None) -> None:
     """Promote pinned models that are not ACTIVE (only when the zone was approved)."""
     data = host.data
     pins = dict(data.get("model_pins") or {})
-    if not pins or not allowed:
+    if not pins or not approval:
         return
     active = active_models(host)
     venv = f"{data.app_root}/current/venv/bin"
     for scope, model_id in sorted(pins.items()):
         if active.get(scope) == int(model_id):
             continue
-        py = ("from gept import guards; print(guards.approve('model-registry', "
-              f"guards.plan_hash({{'action': 'models-promote', 'model_id': {int(model_id)}}}), "
-              "'deploy coordinated by a controller token', 300, 'gept-deploy'))")
         server.shell(
             name=f"Promote model {model_id} in scope {scope}",
             commands=[f"set -a && . {data.config_dir}/gept.env && set +a && "
-                      f"export GEPT_COORDINATION_TOKEN=$({venv}/python -c {shlex.quote(py)}) && "
-                      f"{venv}/gept models promote {int(model_id)} --json"],
-            _sudo=True, _sudo_user=data.gept_user, _use_sudo_login=False, _chdir="/")
+                      f"{venv}/gept models promote {int(model_id)} --json "
+                      f"--approval {shlex.quote(approval)}"],
+            _sudo=True, _use_sudo_login=False, _chdir="/")

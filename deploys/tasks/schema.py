@@ -1,7 +1,7 @@
 """The database schema: ``gept db migrate`` on Ampere when the release ships migrations the
 ledger does not have. A migration marked ``predictions-schema`` on a live schema runs only
-when the deploy's guard accepted a coordination token; the host then approves the exact
-migration in its own coordination store for that one run."""
+with the person's approval the deploy's guard accepted; the host then checks the same
+migration against its own allowed signers (``gept db migrate --approval``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def pending_migrations(ledger: dict[int, str]) -> list[str]:
 
 
 @deploy("Migrate the database schema")
-def migrate_schema(schema_zone_allowed: bool = False) -> None:
+def migrate_schema(schema_zone_approval: str | None = None) -> None:
     """Apply pending migrations with the current release's ``gept db migrate``."""
     data = host.data
     ledger = host.get_fact(MigrationLedger, database=data.db_name)
@@ -32,20 +32,14 @@ def migrate_schema(schema_zone_allowed: bool = False) -> None:
     env = f"set -a && . {data.config_dir}/gept.env && set +a"
     gept = f"{data.app_root}/current/venv/bin/gept"
     commands = [env]
-    if schema_zone_allowed and ledger:
-        from gept.db.migrate import load_migrations
-        from gept.guards import plan_hash
-
-        for mig in load_migrations():
-            if mig.label in pending and "predictions-schema" in mig.zones:
-                digest = plan_hash({"action": "db-migrate", "migration": mig.label,
-                                    "checksum": mig.checksum})
-                py = (f"from gept import guards; print(guards.approve('predictions-schema', "
-                      f"'{digest}', 'deploy coordinated by a controller token', 300, "
-                      f"'gept-deploy'))")
-                commands.append(f"export GEPT_COORDINATION_TOKEN=$({data.app_root}/current/venv"
-                                f"/bin/python -c {shlex.quote(py)})")
-    commands.append(f"{gept} db migrate --json")
+    approval = ""
+    if schema_zone_approval and ledger:
+        # The same person's approval the guard verified on the controller; the host verifies
+        # it again against its own allowed signers and spends it in root's ledger.
+        approval = f" --approval {shlex.quote(schema_zone_approval)}"
+    commands.append(f"{gept} db migrate --json{approval}")
     server.shell(name=f"Apply migrations {', '.join(pending)}",
-                 commands=[" && ".join(commands)], _sudo=True, _sudo_user=data.gept_user,
+                 commands=[" && ".join(commands)], _sudo=True,
+                 # root only to spend an approval in root's ledger; otherwise the gept user
+                 _sudo_user=None if approval else data.gept_user,
                  _use_sudo_login=False, _chdir="/")

@@ -12,8 +12,9 @@ app = typer.Typer(help="Database: migrations and status.", no_args_is_help=True)
 @app.command("migrate")
 def migrate_cmd(
     dsn: str | None = typer.Option(None, help="Connection string (default GEPT_DATABASE_URL)."),
-    token: str | None = typer.Option(None, envvar="GEPT_COORDINATION_TOKEN",
-                                     help="Coordination token for danger-zone migrations."),
+    approval: str | None = typer.Option(None, "--approval",
+                                        help="A person's approval for danger-zone migrations "
+                                             "(verified against this host's allowed signers)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be applied."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -23,11 +24,23 @@ def migrate_cmd(
         $ GEPT_DATABASE_URL=postgresql://osrs_user@localhost/osrs_data gept db migrate
     """
     from gept.db.connect import connect
-    from gept.db.migrate import migrate
+    from gept.db.migrate import migrate, pending_zone_hashes
 
     with connect(dsn, attempts=3) as conn:
         before_pending = None
-        result = migrate(conn, token=token, dry_run=dry_run)
+        approved = None
+        if approval:
+            from gept.guards.approval import Refused, decode
+            from gept.guards.coordination import Guard
+
+            try:
+                zone = decode(approval)[0].zone
+            except Refused:
+                zone = "predictions-schema"
+            digest = pending_zone_hashes(conn).get(zone, "0" * 64)
+            approved = Guard.on_this_host().require(zone, digest, approval,
+                                                    action="gept db migrate")
+        result = migrate(conn, approved=approved, dry_run=dry_run)
         before_pending = result.pending if dry_run else None
     data = result.to_dict()
     if dry_run:

@@ -23,8 +23,10 @@ from typing import Any
 
 import psycopg
 
-from gept import guards
-from gept.core.errors import IntegrityError, InvalidInput
+from gept.core.errors import IntegrityError, InvalidInput, NeedsCoordination
+from gept.guards.approval import Approval
+from gept.guards.plans import change_hash
+from gept.guards.zones import ZONES
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _ZONE = re.compile(r"^--\s*gept:zone\s+([a-z-]+)\s*$", re.MULTILINE)
@@ -97,7 +99,7 @@ def load_migrations() -> list[Migration]:
         sql = entry.read_text()
         zones = tuple(_ZONE.findall(sql))
         for zone in zones:
-            if zone not in guards.ZONES:
+            if zone not in ZONES:
                 raise InvalidInput(f"{entry.name}: unknown danger zone {zone!r}",
                                    file=entry.name, field="gept:zone")
         found[version] = Migration(version, match.group(2), sql, zones)
@@ -138,9 +140,29 @@ def status(conn: psycopg.Connection[Any]) -> MigrationStatus:
     return result
 
 
-def migrate(conn: psycopg.Connection[Any], *, token: str | None = None,
+def zone_changes(migrations: list[Migration], zone: str) -> list[dict[str, Any]]:
+    """The pending migrations in ``zone``, as the deploy guard lists them."""
+    return [{"migration": m.label, "checksum": m.checksum} for m in migrations
+            if zone in m.zones]
+
+
+def pending_zone_hashes(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """Zone -> plan hash of the pending migrations in it (a live schema only)."""
+    before = status(conn)
+    if not before.applied:
+        return {}
+    pending = [m for m in load_migrations() if m.label in before.pending]
+    return {z: change_hash(z, zone_changes(pending, z)) for z in ZONES
+            if zone_changes(pending, z)}
+
+
+def migrate(conn: psycopg.Connection[Any], *, approved: Approval | None = None,
             dry_run: bool = False) -> MigrationStatus:
     """Apply every pending migration in order; return the status afterwards.
+
+    A pending migration in a danger zone on a live schema needs ``approved``: a person's
+    approval for that zone and for exactly these pending migrations (verified by the caller
+    through :mod:`gept.guards.coordination`; :func:`pending_zone_hashes` says what to sign).
 
     Raises:
         IntegrityError: an applied migration changed.
@@ -150,13 +172,16 @@ def migrate(conn: psycopg.Connection[Any], *, token: str | None = None,
     try:
         before = status(conn)
         pending = [m for m in load_migrations() if m.label in before.pending]
-        live = bool(before.applied)
-        for mig in pending:
-            for zone in mig.zones:
-                if live:
-                    guards.require(zone, guards.plan_hash(
-                        {"action": "db-migrate", "migration": mig.label,
-                         "checksum": mig.checksum}), token, action=f"migration {mig.label}")
+        if before.applied:
+            for zone in sorted({z for m in pending for z in m.zones}):
+                digest = change_hash(zone, zone_changes(pending, zone))
+                if approved is None or approved.zone != zone or approved.plan_hash != digest:
+                    raise NeedsCoordination(
+                        f"pending migrations touch danger zone {zone!r} of a live schema",
+                        zone=zone, plan_hash=digest,
+                        how=f"gept coordinate approve --zone {zone} --plan-hash {digest} "
+                            "--host <inventory>/<host> --reason '...', then gept db migrate "
+                            "--approval <approval>")
         if dry_run:
             return before
         for mig in pending:

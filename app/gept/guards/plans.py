@@ -27,6 +27,15 @@ def plan_hash(obj: Any) -> str:
     return hashlib.sha256(canonical(obj)).hexdigest()
 
 
+def change_hash(zone: str, changes: list[dict[str, Any]]) -> str:
+    """The plan hash of a deploy's changes in one zone (hosts are in the approval itself).
+
+    The deploy guard (controller) and ``gept db migrate`` (host) compute the same hash for
+    the same pending migrations, so one approval is checked on both sides.
+    """
+    return plan_hash({"action": "deploy", "zone": zone, "changes": changes})
+
+
 def is_plan_hash(text: str) -> bool:
     """True for 64 lowercase hex characters."""
     return bool(_HASH_RE.fullmatch(text or ""))

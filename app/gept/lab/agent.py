@@ -102,7 +102,7 @@ def install_appender() -> None:
     shutil.copyfile(appender.__file__, APPENDER_LIB)
     os.chmod(APPENDER_LIB, 0o644)
     APPENDER_BIN.write_text(f"#!/bin/sh\nexec /usr/bin/python3 -I {APPENDER_LIB}\n")
-    os.chmod(APPENDER_BIN, 0o755)
+    os.chmod(APPENDER_BIN, 0o755)  # noqa: S103 - a program everyone may run (root-owned)
     if SUDOERS.parent.is_dir():
         tmp = SUDOERS.with_name(".gept-agent-audit.tmp")
         tmp.write_text(f"# Written by `gept lab up`: the agent may append to root's audit "
