@@ -101,8 +101,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    coordination_token: str | None = Field(default=None, repr=False)
-
     @field_validator("state_dir", "models_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
