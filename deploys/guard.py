@@ -325,11 +325,14 @@ def check(current_host: Any = None) -> dict[str, str]:
     if not zones:
         return {}
     if plan_only():
+        # Plan mode approves nothing: the zones are reported with the plan hashes a person
+        # would approve, and the run is fenced so that it cannot execute unapproved.
         for zone, changes in zones.items():
-            sys.stderr.write("gept-zone: " + json.dumps(
-                {"host": h.name, "zone": zone,
-                 "plan_hash": deploy_plan_hash(zone, changes), "hosts": [identity(h)],
-                 "changes": changes}, default=str) + "\n")
+            report = {"host": h.name, "zone": zone,
+                      "plan_hash": deploy_plan_hash(zone, changes), "hosts": [identity(h)],
+                      "changes": changes}
+            sys.stderr.write("gept-zone: " + json.dumps(report, default=str) + "\n")
+            arm_plan_tripwire(state, report)
         return {}
     from gept.core.errors import GeptError
     from gept.guards import coordination

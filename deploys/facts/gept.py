@@ -200,3 +200,61 @@ class PasswdEntry(FactBase):
                 return {"uid": int(parts[2]), "gid": int(parts[3]), "home": parts[5],
                         "shell": parts[6]}
         return None
+
+
+class CollectorIntervals(FactBase):
+    """The intervals the collectors run with, from what actually runs, not from a record.
+
+    ``{"running": {name: s}, "compose": {name: s}, "record": {...} | None,
+    "deployed": bool}``: ``running`` is read from the environment of the running
+    containers of the compose project, ``compose`` from the rendered compose file (what
+    ``docker-compose up`` would start), ``record`` is ``intervals.json`` (a convenience:
+    deleting it must not hide a change), ``deployed`` says whether the project exists.
+    """
+
+    def command(self, directory: str, project: str = "collectors") -> str:
+        d = shlex.quote(directory)
+        label = shlex.quote(f"label=com.docker.compose.project={project}")
+        fmt = shlex.quote('{{index .Config.Labels "com.docker.compose.service"}} '
+                          '{{range .Config.Env}}{{.}} {{end}}')
+        return (
+            "if command -v docker >/dev/null 2>&1; then "
+            f"for id in $(docker ps -q --filter {label} 2>/dev/null); do "
+            f"printf 'running '; docker inspect --format {fmt} \"$id\" 2>/dev/null; done; fi; "
+            f"if [ -f {d}/docker-compose.yml ]; then echo deployed; "
+            "awk '/^  collector-[a-z0-9]+:/{s=$1} /GEPT_COLLECTOR_INTERVAL_SECONDS/"
+            "{print \"compose\", s, $2}' " f"{d}/docker-compose.yml; fi; "
+            f"if [ -f {d}/intervals.json ]; then printf 'record '; "
+            f"tr -d '\\n' < {d}/intervals.json; echo; fi; true")
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"running": {}, "compose": {}, "record": None, "deployed": False}
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        result = self.default()
+        for line in output:
+            kind, _, rest = line.strip().partition(" ")
+            if kind == "deployed":
+                result["deployed"] = True
+            elif kind == "running":
+                words = rest.split()
+                service = words[0] if words else ""
+                for word in words[1:]:
+                    key, _, value = word.partition("=")
+                    if (key == "GEPT_COLLECTOR_INTERVAL_SECONDS" and value.isdigit()
+                            and service.startswith("collector-")):
+                        result["running"][service[len("collector-"):]] = int(value)
+            elif kind == "compose":
+                words = rest.split()
+                if len(words) == 2 and words[0].startswith("collector-"):
+                    value = words[1].strip("\"'")
+                    if value.isdigit():
+                        result["compose"][words[0][len("collector-"):].rstrip(":")] = int(value)
+            elif kind == "record":
+                try:
+                    record = json.loads(rest)
+                except ValueError:
+                    record = None
+                result["record"] = record if isinstance(record, dict) else None
+        return result
