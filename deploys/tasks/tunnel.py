@@ -10,6 +10,11 @@ at plan time and change nothing.
 
 from __future__ import annotations
 
+import base64
+import re
+import shlex
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File, FileContents
@@ -31,10 +36,39 @@ def keygen_command(owner: str) -> str:
             f"chown {owner}: {KEY} {KEY}.pub && chmod 0600 {KEY}")
 
 
+# One OpenSSH ed25519 public key: type, base64 blob, optional plain comment. Nothing else may
+# reach Ampere's authorized_keys: a second line would be a second, unrestricted key, and
+# quotes or options would widen what the tunnel account may do.
+_ED25519 = re.compile(r"ssh-ed25519 ([A-Za-z0-9+/]{68}) ?([A-Za-z0-9@._:+-]{0,64})")
+_BLOB_PREFIX = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20"
+
+
+def validated_public_key(text: str) -> str:
+    """``text`` as exactly one ``ssh-ed25519 <base64> [comment]`` line, or ValueError.
+
+    Example:
+        >>> validated_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "A" * 43
+        ...                      + " gept-db-tunnel\\n")[:20]
+        'ssh-ed25519 AAAAC3Nz'
+    """
+    line = text[:-1] if text.endswith("\n") else text
+    match = _ED25519.fullmatch(line)
+    if match is None:
+        raise ValueError(f"not one ssh-ed25519 public key line: {text[:80]!r}")
+    blob = base64.b64decode(match.group(1) + "=" * (-len(match.group(1)) % 4), validate=True)
+    if len(blob) != len(_BLOB_PREFIX) + 32 or not blob.startswith(_BLOB_PREFIX):
+        raise ValueError("the key's blob is not an ed25519 public key")
+    return line if match.group(2) else line.rstrip(" ")
+
+
 def authorized_line(public_key: str, port: int) -> str:
-    """The key may only forward to PostgreSQL on Ampere's loopback; no shell, no pty."""
-    return (f'restrict,port-forwarding,permitopen="127.0.0.1:{port}",'
-            f'command="/usr/sbin/nologin" {public_key.strip()}\n')
+    """The key may only forward to PostgreSQL on Ampere's loopback; no shell, no pty.
+
+    Raises:
+        ValueError: ``public_key`` is not exactly one ed25519 public key line.
+    """
+    return (f'restrict,port-forwarding,permitopen="127.0.0.1:{int(port)}",'
+            f'command="/usr/sbin/nologin" {validated_public_key(public_key.strip())}\n')
 
 
 @deploy("Accept the database tunnel from Hydra")
@@ -69,9 +103,14 @@ def _authorize_at_run_time(hydra: object, dest: str, user: str, port: int,
         f"{keygen_command(owner)} && cat {KEY}.pub", _sudo=True)
     if not ok:
         raise RuntimeError(f"could not create the tunnel key on hydra: {out.stderr}")
-    line = authorized_line(out.stdout.strip().splitlines()[-1], port).strip()
+    # Hydra's output is data, never shell: validated as one key line, then uploaded as a
+    # file (no printf, no interpolation); only fixed names reach the shell, quoted.
+    line = authorized_line(out.stdout.strip(), port)  # several lines: refused
+    if not host.put_file(StringIO(line), dest, remote_temp_filename=host.get_temp_filename(dest),
+                         _sudo=True):
+        raise RuntimeError("could not upload Hydra's tunnel key to ampere")
     ok, out = host.run_shell_command(
-        f"printf '%s\\n' '{line}' > {dest} && chown {user}: {dest} && chmod 0600 {dest}",
+        f"chown {shlex.quote(user)}: {shlex.quote(dest)} && chmod 0600 {shlex.quote(dest)}",
         _sudo=True)
     if not ok:
         raise RuntimeError(f"could not authorize the tunnel key on ampere: {out.stderr}")
