@@ -20,13 +20,18 @@ _counter = itertools.count()
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory: pytest.TempPathFactory,
                        monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test gets its own state dir and a valid User-Agent; settings are re-read."""
+    """Each test gets its own state dir, audit trail and a valid User-Agent; settings are
+    re-read. (The trail is redirected through the Python API: no variable can do that.)"""
+    from gept.guards import audit
+
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("GEPT_STATE_DIR", str(state))
     monkeypatch.setenv("GEPT_WIKI_USER_AGENT",
                        os.environ.get("GEPT_WIKI_USER_AGENT", "gept-tests/0.1 (ops@example.org)"))
+    audit.use_file(state / "audit.jsonl")
     get_settings.cache_clear()
     yield
+    audit.use_file(None)
     get_settings.cache_clear()
 
 

@@ -1,127 +1,162 @@
-"""Coordination tokens: single use, bound to zone and plan, expiring, audited."""
+"""People's approvals: signed by an allowed key, bound to zone, plan and hosts, expiring,
+single use, audited — tried by the routes an agent would try."""
 
 from __future__ import annotations
 
+import base64
 import json
-import os
-import stat
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from gept import guards
 from gept.core.errors import ConfigError, InvalidInput, NeedsCoordination
+from gept.guards import approval as approvals
+from gept.guards import audit, coordination
+from gept.guards.ledger import Ledger
+from gept.guards.plans import plan_hash
+from gept.guards.signers import Signers
+from gept.guards.zones import GATE_ZONES, ZONES
+from gept.testing.person import Person
 
-H1 = guards.plan_hash({"runbook": "restart-postgres", "hosts": ["ampere"]})
-H2 = guards.plan_hash({"runbook": "restart-postgres", "hosts": ["hydra"]})
-
-
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GEPT_STATE_DIR", str(tmp_path))
-    monkeypatch.delenv("GEPT_COORDINATION_TOKEN", raising=False)
-    monkeypatch.delenv("GEPT_COORDINATION_KEY_FILE", raising=False)
-    return tmp_path
-
-
-def _events(state: Path) -> list[dict[str, object]]:
-    return [json.loads(x) for x in (state / "audit.jsonl").read_text().splitlines()]
+H1 = plan_hash({"runbook": "restart-postgres", "hosts": ["ampere"]})
+H2 = plan_hash({"runbook": "restart-postgres", "hosts": ["hydra"]})
+AMPERE = "lab/ampere"
 
 
-def test_no_token_is_refused_with_how_and_audited(state: Path) -> None:
+@pytest.fixture(scope="module")
+def people(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Person]:
+    d = tmp_path_factory.mktemp("people")
+    return {n: Person.create(d, n) for n in ("alice", "bob", "mallory")}
+
+
+@pytest.fixture
+def guard(people: dict[str, Person], tmp_path: Path) -> coordination.Guard:
+    # mallory is the agent: she has a key, but it is not among the allowed signers.
+    return coordination.Guard(people["alice"].signers(people["bob"]),
+                              Ledger(tmp_path / "used.jsonl"), (AMPERE,))
+
+
+def _events() -> list[dict[str, object]]:
+    return audit.read()
+
+
+def test_no_approval_is_refused_with_how_and_audited(guard: coordination.Guard) -> None:
     with pytest.raises(NeedsCoordination) as err:
-        guards.require("restart-postgres", H1, None, action="test")
+        guard.require("restart-postgres", H1, None, action="test")
     body = err.value.to_dict()
     assert body["status"] == "needs_coordination"
-    assert body["zone"] == "restart-postgres"
-    assert body["plan_hash"] == H1
-    assert "gept coordinate approve --zone restart-postgres" in body["how"]
+    assert (body["zone"], body["plan_hash"], body["hosts"]) == ("restart-postgres", H1, [AMPERE])
+    assert f"--plan-hash {H1} --host {AMPERE}" in body["how"]
     assert err.value.exit_code == 3
-    assert _events(state)[-1]["event"] == "refused"
+    assert _events()[-1]["event"] == "refused"
 
 
-def test_token_is_single_use(state: Path) -> None:
-    token = guards.approve("restart-postgres", H1, "window", 900, approved_by="alice")
-    assert guards.require("restart-postgres", H1, token, action="test")
+def test_approval_works_once_and_names_the_signer(people: dict[str, Person],
+                                                  guard: coordination.Guard) -> None:
+    text = people["alice"].approve("restart-postgres", H1, [AMPERE])
+    assert guard.require("restart-postgres", H1, text, action="test").by == "alice"
     with pytest.raises(NeedsCoordination, match="already used"):
-        guards.require("restart-postgres", H1, token, action="test")
-    events = [e["event"] for e in _events(state)]
-    assert events == ["approved", "coordination_used", "refused"]
-    # The token itself never reaches the audit log.
-    assert token not in (state / "audit.jsonl").read_text()
+        guard.require("restart-postgres", H1, text, action="test")
+    assert [e["event"] for e in _events()][-2:] == ["approved_use", "refused"]
+    assert text not in audit.log_path().read_text()  # approvals never reach the trail
 
 
-def test_key_file_is_private(state: Path) -> None:
-    guards.approve("restart-postgres", H1, "window", 60)
-    assert stat.S_IMODE((state / "coordination.key").stat().st_mode) == 0o600
+@pytest.mark.parametrize("change, why", [
+    ({"zone": "model-registry"}, "is for zone 'restart-postgres'"),
+    ({"plan_hash": H2}, "another plan"),
+    ({"host": "lab/hydra"}, "not 'lab/hydra'"),
+    ({"host": "production/ampere"}, "not 'production/ampere'"),  # a lab approval in production
+])
+def test_approval_allows_exactly_what_was_signed(people: dict[str, Person], tmp_path: Path,
+                                                 change: dict[str, str], why: str) -> None:
+    text = people["alice"].approve("restart-postgres", H1, [AMPERE])
+    g = coordination.Guard(people["alice"].signers(), Ledger(tmp_path / "l"),
+                           (change.get("host", AMPERE),))
+    with pytest.raises(NeedsCoordination, match=why):
+        g.require(change.get("zone", "restart-postgres"), change.get("plan_hash", H1), text,
+                  action="test")
 
 
-def test_wrong_zone_and_wrong_plan_are_refused_and_token_survives() -> None:
-    token = guards.approve("restart-postgres", H1, "window", 900)
-    with pytest.raises(NeedsCoordination, match="zone"):
-        guards.require("model-registry", H1, token, action="test")
-    with pytest.raises(NeedsCoordination, match="another plan"):
-        guards.require("restart-postgres", H2, token, action="test")
-    # Misuse attempts do not burn the token for its real plan.
-    guards.require("restart-postgres", H1, token, action="test")
-
-
-def test_expired_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    token = guards.approve("restart-postgres", H1, "window", 1)
-    real = time.time
-    monkeypatch.setattr(guards.time, "time", lambda: real() + 5)
+def test_expired_and_future_approvals_are_refused(people: dict[str, Person],
+                                                  guard: coordination.Guard) -> None:
+    old = people["alice"].approve("restart-postgres", H1, [AMPERE], ttl=60,
+                                  now=int(time.time()) - 120)
     with pytest.raises(NeedsCoordination, match="expired"):
-        guards.require("restart-postgres", H1, token, action="test")
+        guard.require("restart-postgres", H1, old, action="test")
+    future = people["alice"].approve("restart-postgres", H1, [AMPERE],
+                                     now=int(time.time()) + 3600)
+    with pytest.raises(NeedsCoordination, match="future"):
+        guard.require("restart-postgres", H1, future, action="test")
 
 
-def test_tampered_token_is_refused() -> None:
-    token = guards.approve("restart-postgres", H1, "window", 900)
-    prefix, body, sig = token.split(".")
-    payload = json.loads(guards._unb64(body))
-    payload["plan_hash"] = H2
-    forged = ".".join([prefix, guards._b64(json.dumps(payload).encode()), sig])
-    with pytest.raises(NeedsCoordination, match="signature"):
-        guards.require("restart-postgres", H2, forged, action="test")
+def test_the_agents_own_key_cannot_approve(people: dict[str, Person],
+                                           guard: coordination.Guard) -> None:
+    text = people["mallory"].approve("restart-postgres", H1, [AMPERE])
+    with pytest.raises(NeedsCoordination, match="not signed by an allowed approver"):
+        guard.require("restart-postgres", H1, text, action="test")
 
 
-def test_token_from_another_key_is_refused(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    other = tmp_path / "other"
-    monkeypatch.setenv("GEPT_STATE_DIR", str(other))
-    token = guards.approve("restart-postgres", H1, "window", 900)
-    monkeypatch.setenv("GEPT_STATE_DIR", str(tmp_path / "mine"))
-    guards.approve("model-registry", H1, "make a key", 900)
-    with pytest.raises(NeedsCoordination, match="signature"):
-        guards.require("restart-postgres", H1, token, action="test")
+def _resign(person: Person, body: dict[str, object]) -> str:
+    """What an adversary with *some* key does: write any message and sign it."""
+    message = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    sig = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", "gept-approval", "-f",
+                          str(person.key)], input=message, capture_output=True,
+                         check=True).stdout
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    return f"gept2.{b64(message)}.{b64(sig)}"
 
 
-def test_env_token_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    token = guards.approve("model-registry", H1, "promote", 900)
-    monkeypatch.setenv("GEPT_COORDINATION_TOKEN", token)
-    guards.require("model-registry", H1, None, action="test")
+def test_a_year_long_approval_is_refused_even_when_signed(people: dict[str, Person],
+                                                         guard: coordination.Guard) -> None:
+    now = int(time.time())
+    text = _resign(people["alice"], {"v": 2, "zone": "restart-postgres", "plan_hash": H1,
+                                     "hosts": [AMPERE], "iat": now, "exp": now + 365 * 86400,
+                                     "nonce": "n", "reason": "x"})
+    with pytest.raises(NeedsCoordination, match="longer than 24 hours"):
+        guard.require("restart-postgres", H1, text, action="test")
+    with pytest.raises(InvalidInput, match="24 hours"):
+        people["alice"].approve("restart-postgres", H1, [AMPERE], ttl=25 * 3600)
 
 
-def test_revoked_token_is_refused_and_listed() -> None:
-    token = guards.approve("collector-intervals", H1, "x", 900)
-    tid = guards.list_tokens()[0]["id"]
-    assert guards.list_tokens()[0]["state"] == "active"
-    guards.revoke(tid)
-    assert guards.list_tokens()[0]["state"] == "revoked"
-    with pytest.raises(NeedsCoordination, match="revoked"):
-        guards.require("collector-intervals", H1, token, action="test")
-    with pytest.raises(InvalidInput):
-        guards.revoke("nope")
+def test_an_altered_approval_is_refused(people: dict[str, Person],
+                                        guard: coordination.Guard) -> None:
+    text = people["alice"].approve("restart-postgres", H2, [AMPERE])
+    prefix, body, sig = text.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims["plan_hash"] = H1
+    forged = ".".join([prefix, base64.urlsafe_b64encode(json.dumps(
+        claims, sort_keys=True, separators=(",", ":")).encode()).rstrip(b"=").decode(), sig])
+    with pytest.raises(NeedsCoordination, match="bad signature"):
+        guard.require("restart-postgres", H1, forged, action="test")
 
 
-def test_concurrent_use_consumes_once() -> None:
-    token = guards.approve("restart-postgres", H1, "window", 900)
+def test_a_signature_for_another_namespace_is_refused(people: dict[str, Person],
+                                                      guard: coordination.Guard,
+                                                      tmp_path: Path) -> None:
+    now = int(time.time())
+    body = {"v": 2, "zone": "restart-postgres", "plan_hash": H1, "hosts": [AMPERE],
+            "iat": now, "exp": now + 600, "nonce": "n2", "reason": "x"}
+    message = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    sig = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", "file", "-f",
+                          str(people["alice"].key)], input=message, capture_output=True,
+                         check=True).stdout
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    with pytest.raises(NeedsCoordination, match="bad signature|not signed"):
+        guard.require("restart-postgres", H1, f"gept2.{b64(message)}.{b64(sig)}",
+                      action="test")
+
+
+def test_concurrent_uses_spend_an_approval_once(people: dict[str, Person],
+                                                guard: coordination.Guard) -> None:
+    text = people["bob"].approve("restart-postgres", H1, [AMPERE])
     results: list[str] = []
 
     def use() -> None:
         try:
-            guards.require("restart-postgres", H1, token, action="race")
+            guard.require("restart-postgres", H1, text, action="race")
             results.append("ok")
         except NeedsCoordination:
             results.append("refused")
@@ -130,46 +165,39 @@ def test_concurrent_use_consumes_once() -> None:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
+        t.join()
     assert sorted(results) == ["ok"] + ["refused"] * 5
 
 
-def test_bad_inputs() -> None:
-    with pytest.raises(InvalidInput, match="zone"):
-        guards.approve("drop-everything", H1, "x", 60)
-    with pytest.raises(InvalidInput, match="plan hash"):
-        guards.approve("restart-postgres", "abc", "x", 60)
-    with pytest.raises(InvalidInput, match="reason"):
-        guards.approve("restart-postgres", H1, " ", 60)
-    with pytest.raises(InvalidInput, match="ttl"):
-        guards.parse_ttl("3w")
-    with pytest.raises(InvalidInput, match="24 hours"):
-        guards.parse_ttl("2d")
-    assert guards.parse_ttl("15m") == 900
+def test_signing_needs_a_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot approve"):
+        approvals.sign("restart-postgres", H1, [AMPERE], "x", 60, tmp_path / "none")
 
 
-def test_world_readable_key_is_refused(state: Path) -> None:
-    guards.approve("restart-postgres", H1, "window", 60)
-    os.chmod(state / "coordination.key", 0o644)
-    with pytest.raises(ConfigError, match="0600"):
-        guards.approve("restart-postgres", H1, "window", 60)
+def test_bad_requests_are_invalid_input(people: dict[str, Person]) -> None:
+    with pytest.raises(InvalidInput, match="unknown danger zone"):
+        people["alice"].approve("drop-everything", H1, [AMPERE])
+    with pytest.raises(InvalidInput, match="64 lowercase hex"):
+        people["alice"].approve("restart-postgres", "abc", [AMPERE])
+    with pytest.raises(InvalidInput, match="hosts"):
+        people["alice"].approve("restart-postgres", H1, ["ampere; rm -rf /"])
 
 
-def test_audit_redacts_secrets(state: Path) -> None:
-    guards.audit("step", params={"password": "hunter2", "collector": "5m"},
-                 note="used gept1.abc.def")
-    line = (state / "audit.jsonl").read_text()
-    assert "hunter2" not in line
-    assert "gept1.abc.def" not in line
-    assert '"collector": "5m"' in line
+def test_signers_refuse_malformed_keys() -> None:
+    with pytest.raises(ConfigError):
+        Signers.from_mapping({"alice": "ssh-ed25519 AAAA\nssh-ed25519 BBBB"})
+    with pytest.raises(ConfigError):
+        Signers.from_mapping({"al ice": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx"})
 
 
-def test_check_refuses_like_require_but_does_not_consume(state: Path) -> None:
-    with pytest.raises(NeedsCoordination):
-        guards.check("restart-postgres", H1, None, action="test")
-    token = guards.approve("restart-postgres", H1, "window", 900)
-    assert guards.check("restart-postgres", H1, token, action="test")
-    assert guards.check("restart-postgres", H1, token, action="test")
-    guards.require("restart-postgres", H1, token, action="test")
-    with pytest.raises(NeedsCoordination, match="already used"):
-        guards.check("restart-postgres", H1, token, action="test")
+def test_every_gate_action_is_in_a_known_zone() -> None:
+    from gept.gate.actions import ACTIONS
+
+    assert set(ACTIONS) == set(GATE_ZONES)
+    assert set(GATE_ZONES.values()) <= set(ZONES)
+
+
+def test_audit_redacts_approvals_and_secrets(people: dict[str, Person]) -> None:
+    text = people["alice"].approve("restart-postgres", H1, [AMPERE])
+    record = audit.record("x", note=f"given {text}", password="hunter2")
+    assert text not in json.dumps(record) and record["password"] == "***redacted***"

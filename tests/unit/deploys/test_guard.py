@@ -67,10 +67,24 @@ def test_stopping_hydra_inference_needs_the_fallback() -> None:
         "/etc/cron.d/gept-inference", "gept-db-tunnel"}
 
 
-def test_plan_hash_binds_host_zone_and_changes() -> None:
+def test_plan_hash_binds_zone_and_changes() -> None:
+    # The host is bound by the approval itself (it names <inventory>/<host>), not the hash.
     changes = [{"collector": "5m", "from": 300, "to": 600}]
-    a = guard.deploy_plan_hash("ampere", "collector-intervals", changes)
-    assert a == guard.deploy_plan_hash("ampere", "collector-intervals", list(changes))
-    assert a != guard.deploy_plan_hash("hydra", "collector-intervals", changes)
-    assert a != guard.deploy_plan_hash("ampere", "collector-intervals",
+    a = guard.deploy_plan_hash("collector-intervals", changes)
+    assert a == guard.deploy_plan_hash("collector-intervals", list(changes))
+    assert a != guard.deploy_plan_hash("restart-postgres", changes)
+    assert a != guard.deploy_plan_hash("collector-intervals",
                                        [{"collector": "5m", "from": 300, "to": 900}])
+
+
+def test_a_migration_approval_is_the_same_on_both_sides() -> None:
+    from gept.db.migrate import zone_changes
+    from gept.db.migrate import Migration
+
+    mig = Migration(99, "alter_predictions", "-- gept:zone predictions-schema\nSELECT 1;",
+                    ("predictions-schema",))
+    changes = zone_changes([mig], "predictions-schema")
+    from gept.guards.plans import change_hash
+
+    assert guard.deploy_plan_hash("predictions-schema", changes) == change_hash(
+        "predictions-schema", changes)
