@@ -28,6 +28,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gept.engine import repository
+from gept.engine.contract import UNKNOWN_ITEM, ItemInfo, category_of, icon_url, trend_of
 from gept.engine.policy import Risk, Style
 from gept.engine.recommend import Candidate, iso, rank
 
@@ -39,7 +40,7 @@ DB_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout,
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One batch's candidates in memory, ranked per (style, risk)."""
+    """One batch's candidates in memory, ranked per (style, risk) and per offset."""
 
     batch_time: datetime
     ranked: dict[tuple[Style, Risk], list[Candidate]]
@@ -47,9 +48,24 @@ class Snapshot:
     loaded_at: float = field(default_factory=time.time)
     batch_iso: str = ""
     """The batch time as every response writes it (derived once)."""
+    by_offset: dict[tuple[Style, Risk], dict[float, list[Candidate]]] = field(
+        default_factory=dict)
+    """Per (style, risk), per offset: the best window per item, best first (for margins)."""
+    by_item: dict[tuple[Style, Risk], dict[int, Candidate]] = field(default_factory=dict)
+    """Per (style, risk): each item's best configuration (the first of ``ranked``)."""
+    browse: list[Candidate] = field(default_factory=list)
+    """Each item's best configuration over every style and risk, best first (opportunities)."""
+    info: dict[int, ItemInfo] = field(default_factory=dict)
+    """Icon, category and trend per item."""
+    beta_model_ids: frozenset[int] = frozenset()
+    """Registry models marked beta (``metrics.beta = true``) that predicted in this batch."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch_iso", iso(self.batch_time))
+
+    def item_info(self, item_id: int) -> ItemInfo:
+        """The item's icon, category and trend (defaults when the item is unknown)."""
+        return self.info.get(item_id, UNKNOWN_ITEM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +85,59 @@ class Freshness:
                 "stale": self.stale, "stale_after_seconds": self.stale_after_seconds}
 
 
-def build_snapshot(batch_time: datetime, rows: list[tuple[str, str, Candidate]]) -> Snapshot:
-    """Group and rank the loaded candidates; index them by recommendation id."""
-    groups: dict[tuple[Style, Risk], list[Candidate]] = defaultdict(list)
+def build_snapshot(batch_time: datetime, rows: list[tuple[str, str, Candidate]],
+                   info: dict[int, ItemInfo] | None = None,
+                   beta_model_ids: frozenset[int] = frozenset()) -> Snapshot:
+    """Group and rank the loaded candidates; index them by recommendation id and item.
+
+    ``rows`` may hold several offsets per (style, risk, item): each offset keeps its best
+    window, and the item's best over all offsets is what ``ranked`` serves.
+    """
+    per_offset: dict[tuple[Style, Risk], dict[float, list[Candidate]]] = defaultdict(
+        lambda: defaultdict(list))
+    best: dict[tuple[Style, Risk], dict[int, Candidate]] = defaultdict(dict)
+    overall: dict[int, Candidate] = {}
     by_id: dict[str, Candidate] = {}
+    shared: dict[str, Candidate] = {}
     prefix = f"rec-{int(batch_time.timestamp())}-"
     for style, risk, cand in rows:
-        groups[(cast(Style, style), cast(Risk, risk))].append(cand)
+        cand = shared.setdefault(cand.key, cand)  # one object per configuration
+        key = (cast(Style, style), cast(Risk, risk))
+        per_offset[key][cand.offset_pct].append(cand)
+        mine = best[key]
+        cur = mine.get(cand.item_id)
+        if cur is None or _better(cand, cur):
+            mine[cand.item_id] = cand
+        top = overall.get(cand.item_id)
+        if top is None or _better(cand, top):
+            overall[cand.item_id] = cand
         by_id[prefix + cand.key] = cand
-    ranked = {key: rank(group) for key, group in groups.items()}
-    return Snapshot(batch_time, ranked, by_id)
+    ranked = {key: rank(list(items.values())) for key, items in best.items()}
+    by_offset = {key: {o: rank(group) for o, group in offsets.items()}
+                 for key, offsets in per_offset.items()}
+    return Snapshot(batch_time, ranked, by_id, by_offset=by_offset, by_item=dict(best),
+                    browse=rank(list(overall.values())), info=info or {},
+                    beta_model_ids=beta_model_ids)
+
+
+def _better(a: Candidate, b: Candidate) -> bool:
+    return (-a.score, a.hour_offset, a.offset_pct) < (-b.score, b.hour_offset, b.offset_pct)
+
+
+def _item_info(facts: repository.ItemFacts) -> dict[int, ItemInfo]:
+    out: dict[int, ItemInfo] = {}
+    for item_id, name in facts.names.items():
+        recent, day = facts.mids.get(item_id, (None, None))
+        out[item_id] = ItemInfo(icon_url(facts.icons.get(item_id)),
+                                category_of(name, members=facts.members.get(item_id)),
+                                trend_of(recent, day))
+    return out
 
 
 def _snapshot_from_rows(batch_time: datetime, rows: list[repository.CandidateRow],
-                        facts: repository.ItemFacts) -> Snapshot:
-    return build_snapshot(batch_time, [repository.to_candidate(r, facts) for r in rows])
+                        facts: repository.ItemFacts, beta: frozenset[int]) -> Snapshot:
+    return build_snapshot(batch_time, [repository.to_candidate(r, facts) for r in rows],
+                          _item_info(facts), beta)
 
 
 class EngineState:
@@ -145,10 +199,11 @@ class EngineState:
                                                or self.snapshot.batch_time != newest):
                         t1 = time.perf_counter()
                         rows, facts = await repository.candidate_rows(conn, newest)
+                        beta = await repository.beta_models(conn, newest)
                         # Tens of thousands of objects: built in a thread so the event loop
                         # keeps answering (it gets the GIL every few ms) instead of stalling.
                         self.snapshot = await asyncio.to_thread(
-                            _snapshot_from_rows, newest.astimezone(UTC), rows, facts)
+                            _snapshot_from_rows, newest.astimezone(UTC), rows, facts, beta)
                         log.info("loaded batch %s: %d candidates in %.0f ms",
                                  newest.isoformat(), len(rows),
                                  (time.perf_counter() - t1) * 1000)

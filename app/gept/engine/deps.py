@@ -108,12 +108,27 @@ class Serving:
 def serving_request(request: Request, presented: str | None) -> Serving:
     """Authorize, then the newest batch in memory; 503 while the database is down or no
     batch exists. Called directly by the hottest route (no dependency machinery)."""
-    state = _authorize(request, presented)
+    return serving(authorize(request, presented))
+
+
+def authorize(request: Request, presented: str | None) -> EngineState:
+    """401 without the right key (rate-limited per key and client); the engine state."""
+    return _authorize(request, presented)
+
+
+def serving(state: EngineState) -> Serving:
+    """The batch in memory; 503 while the database is down or no batch exists.
+
+    Routes call it in their body, after FastAPI validated their parameters (a dependency
+    would run before that validation), so bad input is 422 whatever the state of predictions.
+    """
     if not state.db_up:
         raise DatabaseUnavailable(state.db_error or "database not reachable yet")
     if state.snapshot is None:
         raise NotReady()
     return Serving(state, state.snapshot)
+
+
 
 
 async def get_conn(state: AuthStateDep) -> AsyncIterator[AsyncConnection[Any]]:

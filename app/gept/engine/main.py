@@ -26,12 +26,31 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gept import __version__
 from gept.core import logging as gept_logging
 from gept.core.config import Settings, get_settings
+from gept.engine import trades
+from gept.engine.alerts import Monitor
 from gept.engine.cache import DB_ERRORS, EngineState
+from gept.engine.crowding import Crowding
 from gept.engine.deps import DatabaseUnavailable, NotReady
 from gept.engine.metrics import EngineMetrics
-from gept.engine.middleware import RequestContextMiddleware, install_log_record_factory
-from gept.engine.routes import health, items, recommendations
+from gept.engine.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    install_log_record_factory,
+)
+from gept.engine.routes import (
+    flips,
+    health,
+    items,
+    opportunities,
+    orders,
+    outcomes,
+    recommendations,
+    webhooks,
+)
+from gept.engine.routes.orders import ItemRows
+from gept.engine.routes.recommendations import Delivered
 from gept.engine.security import ApiKey, RateLimiter
+from gept.engine.websettings import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +63,16 @@ RECONNECT_TIMEOUT = 3.0
 DESCRIPTION = """\
 GePT's recommendation engine: Grand Exchange flips from the newest predictions batch.
 
-Every `/api/v1` route except `/api/v1/health` needs the `X-API-Key` header. Every data
-response carries `freshness` (batch time, age, `stale`).
+Every `/api/v1` route except `/api/v1/health` needs the `X-API-Key` header;
+`/webhooks/trades` is HMAC-signed instead. The clients' routes (web-contract.md) answer
+exactly the shapes GePT's web app and Discord bot read; freshness travels in the
+`X-Gept-Batch-Time`, `X-Gept-Age-Seconds` and `X-Gept-Stale` headers. Our own routes
+(`/api/v1/flips`, `/api/v1/predictions`, `/api/v1/models`) carry `freshness` in the body.
 """
 
 
 _ERROR_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-                429: "rate_limited"}
+                413: "payload_too_large", 429: "rate_limited", 503: "unavailable"}
 
 
 def _error(request: Request, status: int, error: str, detail: object,
@@ -97,12 +119,29 @@ def _install_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, on_db_down)
 
 
-def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.0) -> FastAPI:
+async def _resync(pool: AsyncConnectionPool[Any], web: WebSettings,
+                  secret: str | None) -> None:
+    """Rebuild an empty trade registry from the web app (E3, else E2), once at start."""
+    if not (web.users_dsn() or (web.web_resync_url and secret)):
+        return
+    try:
+        async with pool.connection() as conn:
+            outcome = await trades.resync_if_empty(conn, users_dsn=web.users_dsn(),
+                                                   resync_url=web.web_resync_url,
+                                                   secret=secret)
+        log.info("trade registry: %s", outcome)
+    except DB_ERRORS as exc:
+        log.warning("trade registry resync skipped: database unreachable: %s", exc)
+
+
+def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.0,
+               web: WebSettings | None = None) -> FastAPI:
     """Build the engine application.
 
     Args:
         settings: configuration (default: from the environment, ``GEPT_*``).
         refresh_interval: seconds between checks for a new predictions batch.
+        web: the web app's settings (default: from the environment, ``GEPT_*``).
 
     Raises:
         ConfigError: when no usable API key is configured.
@@ -112,6 +151,8 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
     """
     settings = settings or get_settings()
     api_key = ApiKey(settings.api_key())
+    web = web or WebSettings()
+    webhook_secret = web.secret()
     dsn = settings.db_dsn()
     # An entry point (uvicorn workers import this factory directly): set up logging here.
     gept_logging.configure(settings.log_level, settings.log_json)
@@ -132,12 +173,17 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
                             refresh_interval=refresh_interval)
         app.state.engine = state
         await state.start()
+        monitor = Monitor(pool, web, webhook_secret, metrics, app.state.crowding)
+        app.state.monitor = monitor
+        await _resync(pool, web, webhook_secret)
+        monitor.start()
         log.info("engine started: batch %s, database %s",
                  state.snapshot.batch_time.isoformat() if state.snapshot else "none",
                  "up" if state.db_up else "down")
         try:
             yield
         finally:
+            await monitor.stop()
             await state.stop()
             await pool.close()
 
@@ -146,12 +192,26 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
     app.state.api_key = api_key
     app.state.limiter = RateLimiter(settings.engine_rate_limit_per_minute)
     app.state.metrics = metrics
-    # The hottest route first: routes are matched in order. Its plain twin answers; the
-    # FastAPI route behind it documents it (see routes/recommendations.py).
-    app.router.routes.insert(0, recommendations.hot_route)
+    app.state.web = web
+    app.state.webhook_secret = webhook_secret
+    app.state.crowding = Crowding(limit=web.crowding_limit,
+                                  window_seconds=web.crowding_window_seconds)
+    app.state.delivered = Delivered()
+    app.state.item_rows = ItemRows()
+    # The hottest routes first: routes are matched in order. Their plain twins answer; the
+    # FastAPI routes behind them document them (see routes/flips.py, PlainRoute).
+    for hot in (recommendations.hot_route, orders.hot_route, opportunities.hot_route,
+                flips.hot_route):
+        app.router.routes.insert(0, hot)
+    app.include_router(orders.router)
+    app.include_router(outcomes.router)
     app.include_router(recommendations.router)
+    app.include_router(opportunities.router)
+    app.include_router(flips.router)
     app.include_router(items.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     _install_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=web.engine_max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -46,7 +46,24 @@ class EngineMetrics:
         self.inference_last_failed = Gauge(
             "gept_inference_last_run_failed", "1 when the newest inference run of the role failed.",
             ["role"], registry=r)
+        self.webhook_rejections = Counter(
+            "gept_engine_webhook_rejections", "Trade webhooks refused, by reason (unsigned, "
+            "bad_timestamp, stale, bad_signature, replayed, invalid_body).", ["reason"],
+            registry=r)
+        self.webhook_events = Counter("gept_engine_webhook_events",
+                                      "Trade webhooks accepted, by event type.", ["event"],
+                                      registry=r)
+        self.alert_deliveries = Counter(
+            "gept_engine_alert_deliveries", "Alert push attempts to the web app, by result "
+            "(sent, retry, failed).", ["result"], registry=r)
+        self.alert_monitor_lag = Gauge(
+            "gept_engine_alert_monitor_lag_seconds",
+            "Seconds since the price-drop monitor last completed a pass (+Inf: never).",
+            registry=r)
+        self.trades_open = Gauge("gept_engine_trades_open",
+                                 "Open trades in the engine's trade registry.", registry=r)
         self.predictions_age.set(float("inf"))
+        self.alert_monitor_lag.set(float("inf"))
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -121,3 +121,54 @@ class RequestContextMiddleware:
                                 extra={"gept_status": status, "gept_route": template,
                                        "gept_duration_ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuses (413) request bodies over ``limit`` bytes, declared or streamed.
+
+    Example:
+        >>> app = BodyLimitMiddleware(inner_app, limit=65536)         # doctest: +SKIP
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the declared length, then count what is received."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.limit:
+                    await _too_large(send, self.limit)
+                    return
+                break
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLarge:
+            await _too_large(send, self.limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (b'{"detail":"request body over %d bytes","error":"payload_too_large"}' % limit)
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -16,8 +16,9 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -193,3 +194,39 @@ def pick(ranked: Mapping[tuple[Style, Risk], Sequence[Candidate]], *, style: Sty
 def rank(rows: Sequence[Candidate]) -> list[Candidate]:
     """Candidates ordered best first (score, then cheaper windows, then item id for ties)."""
     return sorted(rows, key=lambda c: (-c.score, c.hour_offset, c.item_id))
+
+
+def margin_stream(by_offset: Mapping[float, Sequence[Candidate]], lo: float | None,
+                  hi: float | None) -> Iterator[Candidate]:
+    """Each item's best configuration among the offsets in ``[lo, hi]``, best first.
+
+    ``by_offset`` holds, per offset, the best window per item ranked best first; a lazy
+    k-way merge yields each item the first time it appears, which is its best.
+    """
+    lists = [group for offset, group in by_offset.items()
+             if (lo is None or offset >= lo - 1e-9) and (hi is None or offset <= hi + 1e-9)]
+    seen: set[int] = set()
+    for c in heapq.merge(*lists, key=lambda c: (-c.score, c.hour_offset, c.item_id)):
+        if c.item_id not in seen:
+            seen.add(c.item_id)
+            yield c
+
+
+def pick_from(candidates: Iterable[Candidate], *, capital: int, slots: int | None,
+              keep: Callable[[Candidate], bool] | None = None) -> list[tuple[Candidate, int]]:
+    """Sized picks from ranked candidates: affordable, profitable after tax, kept by ``keep``.
+
+    ``slots=None`` returns every viable candidate (each sized for the whole capital).
+    """
+    per_slot = capital // slots if slots else capital
+    out: list[tuple[Candidate, int]] = []
+    for c in candidates:
+        if c.buy_price > per_slot or c.unit_profit <= 0 or (keep is not None and not keep(c)):
+            continue
+        qty = quantity(c, per_slot)
+        if qty <= 0:
+            continue
+        out.append((c, qty))
+        if slots is not None and len(out) == slots:
+            break
+    return out

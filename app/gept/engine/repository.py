@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,14 +29,15 @@ _COMBOS = [
     for style, w in STYLES.items() for risk, t in RISKS.items()
 ]
 
-# The best configuration per (style, risk, item) of one batch, computed inside PostgreSQL so
-# the engine's event loop only parses a few thousand rows per combination (not 168k).
+# The best configuration per (style, risk, item, offset) of one batch, computed inside
+# PostgreSQL so the engine's event loop only parses a few thousand rows per combination (not
+# 168k). Per offset, so that a client's margin (min/max_offset_pct) picks among them.
 # Items and volumes are NOT joined here: the row estimate of these stacked filters is far too
 # low, and the planner then nests a scan of the volume aggregate inside the loop over
 # predictions (measured: 32 s instead of 1 s with 50M rows). They come from ITEMS_SQL.
 _CANDIDATES = sql.SQL("""
 WITH combos (style, risk, h_min, h_max, o_min, o_max, ev_min, p_min) AS (VALUES {combos})
-SELECT DISTINCT ON (c.style, c.risk, p.item_id)
+SELECT DISTINCT ON (c.style, c.risk, p.item_id, p.offset_pct)
        c.style, c.risk, p.item_id, p.item_name, p.hour_offset, p.offset_pct::float8,
        p.fill_probability, p.expected_value, p.buy_price, p.sell_price, p.confidence,
        p.model_id
@@ -48,16 +49,24 @@ SELECT DISTINCT ON (c.style, c.risk, p.item_id)
  WHERE p."time" = %(t)s AND p.fill_probability >= %(p_min)s AND p.expected_value >= %(ev_min)s
    AND p.offset_pct BETWEEN %(o_min)s AND %(o_max)s AND p.hour_offset <= %(h_max)s
    AND p.buy_price > 0
- ORDER BY c.style, c.risk, p.item_id, p.expected_value * p.fill_probability DESC,
-          p.hour_offset, p.offset_pct
+ ORDER BY c.style, c.risk, p.item_id, p.offset_pct,
+          p.expected_value * p.fill_probability DESC, p.hour_offset
 """)
 
-# Every item's name and buy limit, and its traded volume over the 24 hours before the batch.
+# Every item's name, buy limit, icon and members flag, its traded volume over the 24 hours
+# before the batch, and its mean mid price over the last 2 hours and the 24 (the trend).
 # A FULL JOIN of two small sets: PostgreSQL must hash or merge it, whatever it estimates.
 ITEMS_SQL = """
-SELECT coalesce(i.item_id, v.item_id), i.name, i.buy_limit, v.vol
+SELECT coalesce(i.item_id, v.item_id), i.name, i.buy_limit, v.vol, i.icon, i.members,
+       v.recent_mid, v.day_mid
   FROM items i
-  FULL JOIN (SELECT item_id, sum(high_price_volume + low_price_volume)::bigint AS vol
+  FULL JOIN (SELECT item_id, sum(high_price_volume + low_price_volume)::bigint AS vol,
+                    (avg(coalesce(avg_high_price + avg_low_price, 2 * avg_high_price,
+                                  2 * avg_low_price) / 2.0)
+                       FILTER (WHERE "timestamp" > %(t)s - interval '2 hours'))::float8
+                       AS recent_mid,
+                    (avg(coalesce(avg_high_price + avg_low_price, 2 * avg_high_price,
+                                  2 * avg_low_price) / 2.0))::float8 AS day_mid
                FROM price_data_5min
               WHERE "timestamp" > %(t)s - interval '24 hours' AND "timestamp" <= %(t)s
               GROUP BY item_id) v ON v.item_id = i.item_id
@@ -90,11 +99,15 @@ expected_value, buy_price, sell_price, confidence, model_id)``."""
 
 @dataclass(frozen=True)
 class ItemFacts:
-    """What sizing needs per item: name, buy limit, 24 h volume (None: no volume data at all)."""
+    """What sizing needs per item: name, buy limit, 24 h volume (None: no volume data at all);
+    and what the clients see: icon, members flag, mid prices for the trend."""
 
     names: dict[int, str]
     buy_limits: dict[int, int | None]
     volumes: dict[int, int] | None
+    icons: dict[int, str | None] = field(default_factory=dict)
+    members: dict[int, bool | None] = field(default_factory=dict)
+    mids: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 async def candidate_rows(conn: Conn, batch_time: datetime
@@ -114,13 +127,17 @@ async def candidate_rows(conn: Conn, batch_time: datetime
     names: dict[int, str] = {}
     limits: dict[int, int | None] = {}
     volumes: dict[int, int] = {}
-    for item_id, name, limit, vol in await cur.fetchall():
+    icons: dict[int, str | None] = {}
+    members: dict[int, bool | None] = {}
+    mids: dict[int, tuple[float | None, float | None]] = {}
+    for item_id, name, limit, vol, icon, member, recent, day in await cur.fetchall():
         if name is not None:
             names[item_id] = name
         limits[item_id] = limit
         if vol is not None:
             volumes[item_id] = int(vol)
-    return rows, ItemFacts(names, limits, volumes or None)
+        icons[item_id], members[item_id], mids[item_id] = icon, member, (recent, day)
+    return rows, ItemFacts(names, limits, volumes or None, icons, members, mids)
 
 
 def to_candidate(row: CandidateRow, facts: ItemFacts) -> tuple[str, str, Candidate]:
@@ -136,6 +153,15 @@ def to_candidate(row: CandidateRow, facts: ItemFacts) -> tuple[str, str, Candida
         offset_pct=row[5], fill_probability=row[6], expected_value=row[7], buy_price=row[8],
         sell_price=row[9], confidence=row[10], model_id=row[11],
         buy_limit=facts.buy_limits.get(item_id), volume_24h=volume)
+
+
+async def beta_models(conn: Conn, batch_time: datetime) -> frozenset[int]:
+    """Registry models marked beta (``metrics->>'beta' = 'true'``) that wrote to the batch."""
+    cur = await conn.execute("""
+        SELECT m.id FROM model_registry m, prediction_batches b
+         WHERE b."time" = %(t)s AND m.id = ANY (b.model_ids)
+           AND m.metrics ->> 'beta' = 'true'""", {"t": batch_time})
+    return frozenset(int(r[0]) for r in await cur.fetchall())
 
 
 async def health(conn: Conn) -> tuple[datetime | None, int]:
@@ -217,34 +243,13 @@ async def search_items(conn: Conn, query: str, limit: int) -> list[dict[str, Any
     needle = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute("""
-        SELECT item_id, name, members, buy_limit
+        SELECT item_id, name, members, buy_limit, icon
           FROM items
          WHERE lower(name) LIKE '%%' || %(n)s || '%%'
          ORDER BY lower(name) = %(q)s DESC, lower(name) LIKE %(n)s || '%%' DESC,
                   length(name), name
          LIMIT %(l)s""", {"n": needle, "q": query.lower(), "l": limit})
     return await cur.fetchall()
-
-
-async def price_history(conn: Conn, item_id: int, hours: int
-                        ) -> tuple[str | None, list[dict[str, Any]]] | None:
-    """The item's name and its 5-minute prices of the last ``hours`` (None: unknown item)."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute("""
-        SELECT i.name,
-               coalesce((SELECT json_agg(json_build_object(
-                   'timestamp', d."timestamp", 'avg_high_price', d.avg_high_price,
-                   'high_price_volume', d.high_price_volume, 'avg_low_price', d.avg_low_price,
-                   'low_price_volume', d.low_price_volume) ORDER BY d."timestamp")
-                 FROM price_data_5min d
-                WHERE d.item_id = i.item_id
-                  AND d."timestamp" > now() - make_interval(hours => %(h)s)), '[]'::json)
-                 AS history
-          FROM items i WHERE i.item_id = %(i)s""", {"i": item_id, "h": hours})
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    return row["name"], row["history"]
 
 
 async def models(conn: Conn, status: str | None) -> list[dict[str, Any]]:

@@ -89,42 +89,6 @@ class ItemPredictionsOut(BaseModel):
     freshness: FreshnessOut
 
 
-class ItemOut(BaseModel):
-    """An item found by name."""
-
-    item_id: int
-    name: str
-    members: bool
-    buy_limit: int | None
-
-
-class ItemSearchOut(BaseModel):
-    """Items whose name contains the query, exact and prefix matches first."""
-
-    items: list[ItemOut]
-    freshness: FreshnessOut
-
-
-class PricePointOut(BaseModel):
-    """One 5-minute block of the OSRS Wiki prices."""
-
-    timestamp: datetime
-    avg_high_price: int | None
-    high_price_volume: int
-    avg_low_price: int | None
-    low_price_volume: int
-
-
-class PriceHistoryOut(BaseModel):
-    """An item's 5-minute prices over the last ``hours``."""
-
-    item_id: int
-    item_name: str
-    hours: int
-    history: list[PricePointOut]
-    freshness: FreshnessOut
-
-
 class ModelOut(BaseModel):
     """A model registry entry (no paths or artifacts)."""
 

@@ -139,21 +139,22 @@ def test_item_predictions_list_every_configuration_and_the_best(client: TestClie
 
 def test_search_finds_items_by_name_prefix_first(client: TestClient) -> None:
     body = client.get("/api/v1/items/search", params={"q": "A"}, headers=HEADERS).json()
-    names = [i["name"] for i in body["items"]]
+    names = [i["name"] for i in body]
     assert names[0] == "Abyssal whip"         # the only name starting with "a"
     assert set(names) == {"Abyssal whip", "Cheap bones", "Rare thing", "Nameless limit",
                           "Tax trap"}
     none = client.get("/api/v1/items/search", params={"q": "100%_"}, headers=HEADERS).json()
-    assert none["items"] == []  # LIKE wildcards are literal
+    assert none == []  # LIKE wildcards are literal
 
 
-def test_price_history_returns_recent_blocks(client: TestClient) -> None:
+def test_price_history_returns_recent_hours(client: TestClient) -> None:
     body = client.get("/api/v1/items/103/price-history", params={"hours": 2},
                       headers=HEADERS).json()
-    assert body["item_name"] == "Rare thing"
-    assert len(body["history"]) == 1
+    assert body["itemName"] == "Rare thing"
+    assert len(body["history"]) == 1          # one 5-minute block: one hourly bucket
     point = body["history"][0]
-    assert point["high_price_volume"] + point["low_price_volume"] == 100
+    assert (point["high"], point["low"]) == (100, 99)
+    assert body["trend"] == "Stable"
 
 
 def test_models_lists_the_registry_without_paths(client: TestClient) -> None:
@@ -219,7 +220,7 @@ def test_openapi_documents_the_key_and_the_parameters(client: TestClient) -> Non
     params = {p["name"]: p for p in op["parameters"]}
     assert params["capital"]["required"] is True
     assert params["capital"]["schema"]["minimum"] == 1000
-    assert params["slots"]["schema"]["maximum"] == 8
+    assert params["slots"]["schema"]["maximum"] == 20        # 8 unless user_tier=unlimited
     assert set(params["style"]["schema"]["enum"]) == {"active", "hybrid", "passive"}
     assert {"APIKeyHeader": []} in op["security"]
     assert "APIKeyHeader" in spec["components"]["securitySchemes"]

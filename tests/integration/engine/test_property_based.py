@@ -25,8 +25,10 @@ from gept.testing.pgserver import free_port
 
 
 @pytest.fixture
-def live_engine(market: list[Row]) -> Iterator[str]:
-    """The engine under uvicorn on 127.0.0.1, serving the seeded market."""
+def live_engine(market: list[Row], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The engine under uvicorn on 127.0.0.1, serving the seeded market (webhooks on)."""
+    monkeypatch.setenv("GEPT_WEBHOOK_SECRET", "property-test-webhook-secret-0123")
+    monkeypatch.setenv("GEPT_PRICE_DROP_MONITOR_INTERVAL", "0")
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(refresh_interval=0.5), host="127.0.0.1",
                                            port=port, log_level="warning", lifespan="on"))

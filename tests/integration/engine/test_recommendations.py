@@ -19,7 +19,7 @@ VOLUMES = {i: vol for i, _, _, vol, *_ in ITEMS}
 
 
 def get_recs(client: TestClient, **params: object) -> dict:
-    resp = client.get("/api/v1/recommendations", params=params, headers=HEADERS)
+    resp = client.get("/api/v1/flips", params=params, headers=HEADERS)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     RecommendationsOut.model_validate(body)  # the documented shape, field by field
@@ -132,7 +132,7 @@ def test_recommendation_id_is_stable_and_retrievable(
     assert [r["id"] for r in first["recommendations"]] == \
         [r["id"] for r in again["recommendations"]]
     rec = first["recommendations"][0]
-    one = client.get(f"/api/v1/recommendations/{rec['id']}", headers=HEADERS,
+    one = client.get(f"/api/v1/flips/{rec['id']}", headers=HEADERS,
                      params={"capital": 50_000_000, "slots": 4})
     assert one.status_code == 200, one.text
     got = one.json()["recommendation"]
@@ -146,13 +146,13 @@ def test_recommendation_id_is_stable_and_retrievable(
         seed_batch(conn, newer, [Row(101, 4, 0.015, 0.5, 0.02, 100, 104)])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        fresh = client.get("/api/v1/recommendations", headers=HEADERS,
+        fresh = client.get("/api/v1/flips", headers=HEADERS,
                            params={"capital": 50_000_000}).json()
         if fresh["freshness"]["batch_time"] != first["freshness"]["batch_time"]:
             break
         time.sleep(0.1)
     assert fresh["freshness"]["batch_time"] != first["freshness"]["batch_time"]
-    old = client.get(f"/api/v1/recommendations/{rec['id']}", headers=HEADERS,
+    old = client.get(f"/api/v1/flips/{rec['id']}", headers=HEADERS,
                      params={"capital": 50_000_000, "slots": 4})
     assert old.status_code == 200
     assert old.json()["recommendation"]["item_id"] == rec["item_id"]
@@ -160,7 +160,7 @@ def test_recommendation_id_is_stable_and_retrievable(
 
 
 def test_unknown_recommendation_id_is_404(client: TestClient) -> None:
-    resp = client.get("/api/v1/recommendations/rec-1700000000-999-4-125", headers=HEADERS)
+    resp = client.get("/api/v1/flips/rec-1700000000-999-4-125", headers=HEADERS)
     assert resp.status_code == 404
     assert "not found" in resp.json()["detail"]
 

@@ -45,7 +45,7 @@ def test_serve_runs_uvicorn_with_the_engine(market: list[Row], engine_env: str) 
             time.sleep(0.2)
         assert ready is not None
         assert ready.status_code == 200
-        recs = httpx.get(f"{base}/api/v1/recommendations", params={"capital": 10_000_000},
+        recs = httpx.get(f"{base}/api/v1/flips", params={"capital": 10_000_000},
                          headers=HEADERS, timeout=5)
         assert recs.status_code == 200
         assert recs.json()["recommendations"]

@@ -1,4 +1,4 @@
-"""Items, their predictions and price history; the model registry."""
+"""Items (search W3, price history W4), their predictions; the model registry."""
 
 from __future__ import annotations
 
@@ -6,15 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from gept.engine import repository
+from gept.engine import prices, repository
+from gept.engine.contract import category_of, icon_url
 from gept.engine.deps import AuthStateDep, ConnDep
-from gept.engine.schemas import (
-    ERRORS,
-    ItemPredictionsOut,
-    ItemSearchOut,
-    ModelsOut,
-    PriceHistoryOut,
-)
+from gept.engine.schemas import ERRORS, ItemPredictionsOut, ModelsOut
+from gept.engine.webschemas import ItemSearchResultOut, WebPriceHistoryOut
 
 router = APIRouter(prefix="/api/v1", tags=["items"], responses=ERRORS)
 
@@ -37,27 +33,38 @@ async def item_predictions(state: AuthStateDep, conn: ConnDep,
             "freshness": state.freshness(batch_time).to_dict()}
 
 
-@router.get("/items/search", response_model=ItemSearchOut, summary="Find items by name")
-async def search(state: AuthStateDep, conn: ConnDep,
+@router.get("/items/search", response_model=list[ItemSearchResultOut],
+            summary="Find items by name (W3, O14)")
+async def search(conn: ConnDep,
                  q: Annotated[str, Query(min_length=1, max_length=100,
                                          description="Part of the item's name")],
-                 limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
-    """Case-insensitive substring match; exact and prefix matches first."""
+                 limit: Annotated[int, Query(ge=1, le=50)] = 10) -> list[dict[str, Any]]:
+    """A bare array: ``itemId, name, category`` (the bot's fields) and ``id, acronym, icon``
+    (the web UI's). Case-insensitive substring match; exact and prefix matches first."""
     items = await repository.search_items(conn, q.replace("\x00", ""), limit)
-    return {"items": items, "freshness": state.freshness().to_dict()}
+    return [{"itemId": i["item_id"], "id": i["item_id"], "name": i["name"],
+             "category": category_of(i["name"], members=i["members"]),
+             "acronym": acronym(i["name"]), "icon": icon_url(i["icon"])} for i in items]
 
 
-@router.get("/items/{item_id}/price-history", response_model=PriceHistoryOut,
-            summary="An item's 5-minute prices")
-async def price_history(state: AuthStateDep, conn: ConnDep, item_id: ItemId,
+@router.get("/items/{item_id}/price-history", response_model=WebPriceHistoryOut,
+            summary="An item's hourly prices and trend (W4, O15)")
+async def price_history(conn: ConnDep, item_id: ItemId,
                         hours: Annotated[int, Query(ge=1, le=168)] = 24) -> dict[str, Any]:
-    """The OSRS Wiki 5-minute averages and volumes of the last ``hours`` (at most a week)."""
-    found = await repository.price_history(conn, item_id, hours)
+    """Hourly ``high``/``low`` of the last ``hours`` (at most a week), and the trend."""
+    found = await prices.hourly(conn, item_id, hours)
     if found is None:
         raise HTTPException(404, detail=f"item {item_id} not found")
     name, history = found
-    return {"item_id": item_id, "item_name": name, "hours": hours, "history": history,
-            "freshness": state.freshness().to_dict()}
+    trend, change = prices.history_trend(history)
+    return {"itemId": item_id, "itemName": name, "history": history, "trend": trend,
+            "change24h": change}
+
+
+def acronym(name: str) -> str | None:
+    """Initials of a multi-word name (``Abyssal whip`` -> ``AW``), as players search."""
+    words = [w for w in name.replace("-", " ").split() if w[:1].isalpha()]
+    return "".join(w[0].upper() for w in words) if len(words) > 1 else None
 
 
 @router.get("/models", response_model=ModelsOut, summary="The model registry")
