@@ -182,7 +182,7 @@ def engine_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def recommendations(base_url: str | None = None, attempts: int = 30) -> dict[str, Any]:
+def recommendations(base_url: str | None = None, attempts: int = 30) -> list[Any]:
     """``GET /api/v1/recommendations`` from the controller (retries while the engine warms).
 
     Raises:
@@ -197,7 +197,7 @@ def recommendations(base_url: str | None = None, attempts: int = 30) -> dict[str
             resp = httpx.get(url, params={"capital": 10_000_000, "slots": 4},
                              headers={"X-API-Key": api_key()}, timeout=10)
             if resp.status_code == 200:
-                body: dict[str, Any] = resp.json()
+                body: list[Any] = resp.json()  # the clients' bare array (web-contract W1)
                 return body
             last = f"{resp.status_code} {resp.text[:300]}"
         except httpx.HTTPError as exc:
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"demo failed: {exc.message}\n")
         return 1
     recs = result["recommendations"]
-    count = len(recs.get("recommendations", recs if isinstance(recs, list) else []))
+    count = len(recs) if isinstance(recs, list) else len(recs.get("recommendations", []))
     from gept.lab.topology import LabTopology
 
     topo = LabTopology.from_env()
