@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from gept import guards
+from gept.guards import audit
 from gept.runbook.sshd import LoopbackSshd
+from gept.testing.person import Person
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,15 +27,27 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackSshd]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def people(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Person]:
+    """alice may approve; mallory has a key too, but not an allowed one."""
+    d = tmp_path_factory.mktemp("people")
+    return {n: Person.create(d, n) for n in ("alice", "mallory")}
+
+
 @pytest.fixture
-def world(sshd: LoopbackSshd, tmp_path: Path) -> dict[str, Path]:
-    """A runbook dir, an inventory (ampere + hydra on the loopback sshd), a work dir."""
+def world(sshd: LoopbackSshd, tmp_path: Path, people: dict[str, Person]) -> dict[str, Path]:
+    """A runbook dir, an inventory (ampere + hydra on the loopback sshd, alice approves), a
+    work dir, and where the controller's audit trail stood when the test began."""
     work = tmp_path / "work"
     work.mkdir()
     books = tmp_path / "runbooks"
     books.mkdir()
-    inv = sshd.write_inventory(tmp_path / "inventory.py", ["ampere", "hydra"], tmp_path / "hosts")
-    return {"work": work, "books": books, "inv": inv, "hosts": tmp_path / "hosts"}
+    inv = sshd.write_inventory(tmp_path / "inventory.py", ["ampere", "hydra"], tmp_path / "hosts",
+                               data={"approvers": {"alice": people["alice"].public}})
+    mark = tmp_path / "trail-mark"
+    mark.write_text(str(audit.ROOT_LOG.stat().st_size if audit.ROOT_LOG.exists() else 0))
+    return {"work": work, "books": books, "inv": inv, "hosts": tmp_path / "hosts",
+            "mark": mark}
 
 
 def book(world: dict[str, Path], name: str, text: str) -> None:
@@ -60,9 +73,29 @@ def body(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return data
 
 
+def trail(world: dict[str, Path]) -> str:
+    """What the runs of this test wrote to the controller's trail (root's, append-only)."""
+    if not audit.ROOT_LOG.exists():
+        return ""
+    with audit.ROOT_LOG.open() as fh:
+        fh.seek(int(world["mark"].read_text()))
+        return fh.read()
+
+
 def host_audit(world: dict[str, Path], host: str = "ampere") -> list[dict[str, Any]]:
-    path = world["hosts"] / host / "runbook-audit.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    """This test's audit records about ``host`` (or about the whole run)."""
+    rows = [json.loads(x) for x in trail(world).splitlines() if x.strip()]
+    return [r for r in rows if r.get("host", host) == host]
+
+
+def approve(world: dict[str, Path], person: Person, runbook: str) -> str:
+    """A person approves what `gept runbook plan --json` printed (the CLI, end to end)."""
+    plan = world["work"].parent / f"{runbook}.plan.json"
+    plan.write_text(gept(world, "runbook", "plan", runbook, "--json").stdout)
+    proc = gept(world, "coordinate", "approve", "--plan", str(plan), "--reason", "test window",
+                "--ttl", "5m", "--key", str(person.key), "--json")
+    assert proc.returncode == 0, proc.stderr
+    return str(body(proc)["approvals"][0]["approval"])
 
 
 HEAD = """\
@@ -180,46 +213,64 @@ steps:
 """
 
 
-def test_danger_refused_without_token_then_single_use_token(world: dict[str, Path]) -> None:
+def test_danger_refused_without_approval_then_single_use(world: dict[str, Path],
+                                                        people: dict[str, Person]) -> None:
     book(world, "danger-demo", DANGER)
     refused = gept(world, "runbook", "run", "danger-demo", "--json")
     assert refused.returncode == 3
     answer = body(refused)
     assert answer["status"] == "needs_coordination"
     assert answer["zone"] == "restart-postgres"
+    assert answer["hosts"] == ["loopback/ampere"]
     assert "gept coordinate approve" in answer["how"]
     assert not (world["work"] / "acted").exists()
-    assert host_audit(world) == []  # refused before any connection
+    assert "step" not in [e["event"] for e in host_audit(world)]  # refused before connecting
 
-    plan_hash = body(gept(world, "runbook", "plan", "danger-demo", "--json"))["plan_hash"]
-    assert plan_hash == answer["plan_hash"]
-    approved = gept(world, "coordinate", "approve", "--zone", "restart-postgres",
-                    "--plan-hash", plan_hash, "--reason", "test window", "--ttl", "5m", "--json")
-    assert approved.returncode == 0, approved.stderr
-    token = body(approved)["token"]
-
-    ok = gept(world, "runbook", "run", "danger-demo", "--token", token, "--json")
+    text = approve(world, people["alice"], "danger-demo")
+    ok = gept(world, "runbook", "run", "danger-demo", "--approval", text, "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert (world["work"] / "acted").exists()
-    replay = gept(world, "runbook", "run", "danger-demo", "--json",
-                  env={"GEPT_COORDINATION_TOKEN": token})
+    replay = gept(world, "runbook", "run", "danger-demo", "--approval", text, "--json")
     assert replay.returncode == 3
     assert "already used" in body(replay)["message"]
-    assert token not in guards.audit_path().read_text()
-    events = [json.loads(x)["event"] for x in guards.audit_path().read_text().splitlines()]
-    for event in ("requested", "refused", "approved", "coordination_used", "step", "finished"):
-        assert event in events
-    listed = body(gept(world, "coordinate", "list", "--json"))["tokens"]
-    assert [t["state"] for t in listed] == ["used"]
+    assert text not in trail(world)
+    events = [e["event"] for e in host_audit(world)]
+    for event in ("requested", "refused", "approval_signed", "approval_presented",
+                  "approved_use", "step", "finished"):
+        assert event in events, event
 
 
-def test_token_for_another_plan_is_refused(world: dict[str, Path]) -> None:
+def test_approvals_that_do_not_fit_are_refused(world: dict[str, Path],
+                                               people: dict[str, Person]) -> None:
     book(world, "danger-demo", DANGER)
-    token = guards.approve("restart-postgres", "0" * 64, "other plan", 300)
-    proc = gept(world, "runbook", "run", "danger-demo", "--token", token, "--json")
+    from gept.guards.plans import plan_hash
+
+    other_plan = people["alice"].approve("restart-postgres", plan_hash({"x": 1}),
+                                         ["loopback/ampere"])
+    own_key = approve(world, people["mallory"], "danger-demo")  # the agent signing for itself
+    other_zone = people["alice"].approve("model-registry", body(gept(
+        world, "runbook", "plan", "danger-demo", "--json"))["plan_hash"], ["loopback/ampere"])
+    for text, why in ((other_plan, "another plan"), (own_key, "not signed by an allowed"),
+                      (other_zone, "is for zone 'model-registry'"), ("gept1.abc.def", "not an")):
+        proc = gept(world, "runbook", "run", "danger-demo", "--approval", text, "--json")
+        assert proc.returncode == 3, proc.stdout
+        assert why in body(proc)["message"]
+    assert not (world["work"] / "acted").exists()
+
+
+def test_an_approval_does_not_survive_an_edited_plan(world: dict[str, Path],
+                                                     people: dict[str, Person]) -> None:
+    # Removing the rollback (or changing a retry, a timeout, a step's kind) changes the hash.
+    book(world, "danger-demo", DANGER.replace("    run: touch WORK/acted", """    run: touch WORK/acted
+    on_failure: rollback
+rollback:
+  - name: undo
+    run: rm -f WORK/acted"""))
+    text = approve(world, people["alice"], "danger-demo")
+    book(world, "danger-demo", DANGER)
+    proc = gept(world, "runbook", "run", "danger-demo", "--approval", text, "--json")
     assert proc.returncode == 3
     assert "another plan" in body(proc)["message"]
-    assert not (world["work"] / "acted").exists()
 
 
 SLOW = HEAD.format(name="slow") + """\
@@ -283,8 +334,7 @@ steps:
     assert proc.returncode == 0
     assert (world["work"] / "secret").read_text().strip() == "s3cr3t-value"
     assert "s3cr3t-value" not in proc.stdout
-    assert "s3cr3t-value" not in guards.audit_path().read_text()
-    assert "s3cr3t-value" not in (world["hosts"] / "ampere" / "runbook-audit.jsonl").read_text()
+    assert "s3cr3t-value" not in trail(world)
 
 
 @pytest.mark.parametrize("bad", [
@@ -412,17 +462,17 @@ steps:
     assert not (world["work"] / "second").exists()  # aborted after the failed step
 
 
-def test_failed_precondition_does_not_burn_the_token(world: dict[str, Path]) -> None:
+def test_failed_precondition_does_not_burn_the_approval(world: dict[str, Path],
+                                                        people: dict[str, Person]) -> None:
     book(world, "danger-demo", DANGER.replace("steps:", """preconditions:
   - name: fallback-on
     run: test -e WORK/fallback
 steps:"""))
-    plan_hash = body(gept(world, "runbook", "plan", "danger-demo", "--json"))["plan_hash"]
-    token = guards.approve("restart-postgres", plan_hash, "window", 300)
-    proc = gept(world, "runbook", "run", "danger-demo", "--token", token, "--json")
+    text = approve(world, people["alice"], "danger-demo")
+    proc = gept(world, "runbook", "run", "danger-demo", "--approval", text, "--json")
     assert proc.returncode == 1
     assert body(proc)["status"] == "precondition_failed"
     (world["work"] / "fallback").touch()
-    proc = gept(world, "runbook", "run", "danger-demo", "--token", token, "--json")
+    proc = gept(world, "runbook", "run", "danger-demo", "--approval", text, "--json")
     assert proc.returncode == 0, proc.stdout
     assert (world["work"] / "acted").exists()

@@ -10,8 +10,9 @@ Order of a run, and why:
    on the hosts: each ``gate`` step hands the approval to the host's gate, which verifies it
    again against the host's own allowed signers and spends its nonce.
 3. Connect to every host and take the host locks (``mkdir``; held → exit 4 naming the holder).
-4. Preconditions on all hosts; a failure stops the run before anything changes (and, since
-   only a gate spends an approval, a failed precondition does not burn one).
+4. Preconditions on all hosts; a failure stops the run before anything changes. Only then
+   is the approval spent in this account's ledger, so a failed precondition does not burn
+   it (the host's gate spends it again in root's ledger there: the one that counts).
 5. Steps, each on all its hosts (in parallel), every host reported (Fabric ``GroupResult``
    style) before a failure decides what happens: ``abort``, ``continue`` or ``rollback``.
 6. Verification steps; then the verdict rules (triage runbooks).
@@ -40,6 +41,8 @@ from gept.core.errors import InvalidInput, Locked
 from gept.guards import audit as trail
 from gept.guards.coordination import check as check_approval
 from gept.guards.coordination import pick
+from gept.guards.coordination import require as require_approval
+from gept.guards.ledger import default_ledger
 from gept.guards.signers import Signers
 from gept.runbook import lock as locks
 from gept.runbook.hosts import Host
@@ -273,7 +276,17 @@ def _run_plan(plan: Plan, approvals: list[str], run_id: str | None,
                 run.audit("approval_presented", zone=zone, approved_by=approval.by,
                           nonce=approval.nonce, hosts=list(approval.hosts))
         _open_and_lock(run, holder, held_hosts)
-        status, rollback_taken = _body(run)
+
+        def consume() -> None:
+            # After the preconditions, so a failed precondition does not burn the approval.
+            # This account's ledger: single use on the controller for a person's runs; for
+            # the agent the host's gate is what counts (it spends the nonce in root's ledger).
+            for zone in rb.zones:
+                require_approval(zone, plan.plan_hash, pick(zone, approvals),
+                                 hosts=plan.zone_hosts(zone), signers=signers_of(plan),
+                                 ledger=default_ledger(), action=action)
+
+        status, rollback_taken = _body(run, consume)
     finally:
         _release(run, held_hosts)
         for cl in controller_locks:
@@ -357,7 +370,7 @@ def _release(run: _Run, held: list[str]) -> None:
         session.run(_internal(host, cmd), timeout=30)
 
 
-def _body(run: _Run) -> tuple[str, bool]:
+def _body(run: _Run, consume: Callable[[], None]) -> tuple[str, bool]:
     rb = run.rb
     say = run.say
 
@@ -366,6 +379,7 @@ def _body(run: _Run) -> tuple[str, bool]:
         run.audit("finished", status="precondition_failed")
         say("precondition failed: nothing was changed (no approval was used)")
         return "precondition_failed", False
+    consume()
     ok, stop = run.run_section("steps")
     rollback_taken = False
     if stop == "rollback":

@@ -107,11 +107,15 @@ class LoopbackSshd:
             "gept_runbook_no_sudo": True,
         }
 
-    def write_inventory(self, path: Path, names: list[str], state: Path | None = None) -> Path:
-        """A pyinfra inventory: one group per name, each a host on this sshd."""
+    def write_inventory(self, path: Path, names: list[str], state: Path | None = None,
+                        data: dict[str, object] | None = None) -> Path:
+        """A pyinfra inventory: one group per name, each a host on this sshd (``data`` is
+        added to every host, e.g. ``approvers``)."""
         lines = ['"""Loopback inventory written by gept.runbook.sshd."""', ""]
         for name in names:
-            lines.append(f"{name} = [({name!r}, {self.host_data(name, state)!r})]")
+            host_data = {"inventory_id": "loopback", **self.host_data(name, state),
+                         **(data or {})}
+            lines.append(f"{name} = [({name!r}, {host_data!r})]")
         lines.append("")
         path.write_text("\n".join(lines))
         return path
