@@ -1,5 +1,5 @@
-"""The model registry lifecycle against a real PostgreSQL: tokens, atomic swaps, rollback,
-the gate, checksums, the CLI's exit codes."""
+"""The model registry lifecycle against a real PostgreSQL: people's approvals, atomic swaps,
+rollback, the gate, checksums, the CLI's exit codes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +16,17 @@ import numpy as np
 import psycopg
 import pytest
 
-from gept import guards
 from gept.core.clock import utcnow
 from gept.core.errors import IntegrityError, InvalidInput, NeedsCoordination
+from gept.guards import audit
+from gept.guards.approval import Approval
+from gept.guards.coordination import Guard
+from gept.guards.ledger import Ledger
+from gept.guards.plans import plan_hash
 from gept.registry import artifacts, lifecycle
 from gept.registry.features import FEATURE_NAMES
 from gept.registry.grid import TargetGrid
+from gept.testing.person import Person
 
 GRID = TargetGrid.named("default")
 
@@ -58,8 +64,28 @@ def add(conn: psycopg.Connection[tuple[object, ...]], models_dir: Path, model: o
         metrics={"trained_targets": [0, 1, 2], "fallback_rates": [0.1] * GRID.size})
 
 
-def token_for(plan: dict[str, object]) -> str:
-    return guards.approve("model-registry", guards.plan_hash(plan), "test", 900)
+HOST = "test/hydra"
+
+
+@pytest.fixture(scope="module")
+def alice(tmp_path_factory: pytest.TempPathFactory) -> Person:
+    return Person.create(tmp_path_factory.mktemp("people"), "alice")
+
+
+@pytest.fixture
+def guard(alice: Person, tmp_path: Path) -> Guard:
+    return Guard(alice.signers(), Ledger(tmp_path / "used.jsonl"), (HOST,))
+
+
+@pytest.fixture
+def ok(alice: Person, guard: Guard) -> Callable[..., Approval]:
+    """``ok(plan)``: a verified approval for that plan (what the CLI and the gate hand in)."""
+    def make(plan: dict[str, object]) -> Approval:
+        digest = plan_hash(plan)
+        return guard.require("model-registry", digest,
+                             alice.approve("model-registry", digest, [HOST]), action="test")
+
+    return make
 
 
 def statuses(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, str]:
@@ -67,69 +93,59 @@ def statuses(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, str]:
             conn.execute("SELECT id, status FROM model_registry").fetchall()}
 
 
-def test_bootstrap_then_promote_needs_a_token_and_swaps_atomically(
-        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+def test_bootstrap_then_promote_needs_an_approval_and_swaps_atomically(
+        db_dsn: str, models_dir: Path, tiny_model: object, ok: Callable[..., Approval]) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         a = add(conn, models_dir, tiny_model, "20260101_000000")
         b = add(conn, models_dir, tiny_model, "20260102_000000")
         assert lifecycle.promote_initial(conn, a, models_dir=models_dir).activated == a
-        with pytest.raises(NeedsCoordination) as refused:
-            lifecycle.promote(conn, b, token=None, models_dir=models_dir)
-        assert refused.value.exit_code == 3
-        assert refused.value.details["plan_hash"] == guards.plan_hash(
-            {"action": "models-promote", "model_id": b})
         assert statuses(conn) == {a: "ACTIVE", b: "PENDING"}
-        # A bootstrap is refused once the scope has an ACTIVE model.
-        with pytest.raises(NeedsCoordination):
+        # A bootstrap is refused once the registry has an ACTIVE model.
+        with pytest.raises(NeedsCoordination) as refused:
             lifecycle.promote_initial(conn, b, models_dir=models_dir)
-        # A token for another model does not work for this one.
+        assert refused.value.exit_code == 3
+        assert refused.value.details["plan_hash"] == lifecycle.promote_plan_hash(b)
+        # A verified approval for another zone does not open this one.
+        wrong = Approval("restart-postgres", "0" * 64, (HOST,), 0, 1, "n", "x", "alice")
         with pytest.raises(NeedsCoordination):
-            lifecycle.promote(conn, b, token=token_for({"action": "models-promote",
-                                                        "model_id": a}),
-                              models_dir=models_dir)
-        token = token_for({"action": "models-promote", "model_id": b})
-        change = lifecycle.promote(conn, b, token=token, models_dir=models_dir)
+            lifecycle.promote(conn, b, approved=wrong, models_dir=models_dir)
+        change = lifecycle.promote(conn, b, approved=ok(
+            {"action": "models-promote", "model_id": b}), models_dir=models_dir)
         assert (change.activated, change.deprecated) == (b, a)
         assert statuses(conn) == {a: "DEPRECATED", b: "ACTIVE"}
-        # Tokens are single-use.
-        c = add(conn, models_dir, tiny_model, "20260103_000000")
-        with pytest.raises(NeedsCoordination):
-            lifecycle.promote(conn, c, token=token, models_dir=models_dir)
-    events = [json.loads(line)["event"] for line in guards.audit_path().read_text().splitlines()]
+    events = [e["event"] for e in audit.read()]
     assert "models-promote" in events
     assert "models-bootstrap" in events
 
 
 def test_rollback_restores_the_previous_active_model(
-        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+        db_dsn: str, models_dir: Path, tiny_model: object, ok: Callable[..., Approval]) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         a = add(conn, models_dir, tiny_model, "20260101_000000")
         b = add(conn, models_dir, tiny_model, "20260102_000000")
         lifecycle.promote_initial(conn, a, models_dir=models_dir)
-        lifecycle.promote(conn, b, token=token_for({"action": "models-promote",
+        lifecycle.promote(conn, b, approved=ok({"action": "models-promote",
                                                     "model_id": b}), models_dir=models_dir)
-        with pytest.raises(NeedsCoordination):
-            lifecycle.rollback(conn, "global", token=None, models_dir=models_dir)
         change = lifecycle.rollback(
-            conn, "global", token=token_for({"action": "models-rollback", "scope": "global"}),
+            conn, "global", approved=ok({"action": "models-rollback", "scope": "global"}),
             models_dir=models_dir)
         assert (change.activated, change.deprecated) == (a, b)
         assert statuses(conn) == {a: "ACTIVE", b: "DEPRECATED"}
         # Nothing older than a: refused, and a stays ACTIVE (never zero ACTIVE models).
         with pytest.raises(InvalidInput, match="no previous model"):
-            lifecycle.rollback(conn, "global", token=token_for(
+            lifecycle.rollback(conn, "global", approved=ok(
                 {"action": "models-rollback", "scope": "global"}), models_dir=models_dir)
         assert statuses(conn)[a] == "ACTIVE"
 
 
 def test_a_model_that_failed_the_gate_can_never_be_active(
-        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+        db_dsn: str, models_dir: Path, tiny_model: object, ok: Callable[..., Approval]) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         bad = add(conn, models_dir, tiny_model, "20260101_000000", passed=False)
         with pytest.raises(InvalidInput, match="failed its validation gate"):
             lifecycle.promote_initial(conn, bad, models_dir=models_dir)
         with pytest.raises(InvalidInput, match="failed its validation gate"):
-            lifecycle.promote(conn, bad, token=token_for({"action": "models-promote",
+            lifecycle.promote(conn, bad, approved=ok({"action": "models-promote",
                                                           "model_id": bad}),
                               models_dir=models_dir)
         with pytest.raises(psycopg.errors.CheckViolation):   # the schema refuses it too
@@ -138,16 +154,20 @@ def test_a_model_that_failed_the_gate_can_never_be_active(
 
 
 def test_two_active_models_in_one_scope_are_impossible(
-        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+        db_dsn: str, models_dir: Path, tiny_model: object, ok: Callable[..., Approval]) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         a = add(conn, models_dir, tiny_model, "20260101_000000")
         b = add(conn, models_dir, tiny_model, "20260102_000000")
         lifecycle.promote_initial(conn, a, models_dir=models_dir)
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute("UPDATE model_registry SET status = 'ACTIVE' WHERE id = %s", (b,))
-        # Another scope has its own ACTIVE model.
+        # Another scope has its own ACTIVE model; activating it changes what the engine
+        # serves, so it needs a person's approval like any other promotion.
         c = add(conn, models_dir, tiny_model, "20260103_000000", scope="item:4151")
-        lifecycle.promote_initial(conn, c, models_dir=models_dir)
+        with pytest.raises(NeedsCoordination):
+            lifecycle.promote_initial(conn, c, models_dir=models_dir)
+        lifecycle.promote(conn, c, approved=ok({"action": "models-promote", "model_id": c}),
+                          models_dir=models_dir)
         assert len(lifecycle.active_models(conn)) == 2
 
 
@@ -169,12 +189,12 @@ def test_tampered_artifact_is_refused_with_a_clear_error(
 
 
 def test_lifecycle_ages_out_old_models(db_dsn: str, models_dir: Path,
-                                       tiny_model: object) -> None:
+                                       tiny_model: object, ok: Callable[..., Approval]) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         a = add(conn, models_dir, tiny_model, "20260101_000000")
         b = add(conn, models_dir, tiny_model, "20260102_000000")
         lifecycle.promote_initial(conn, a, models_dir=models_dir)
-        lifecycle.promote(conn, b, token=token_for({"action": "models-promote",
+        lifecycle.promote(conn, b, approved=ok({"action": "models-promote",
                                                     "model_id": b}), models_dir=models_dir)
         later = utcnow() + timedelta(hours=25)
         assert lifecycle.advance_lifecycle(conn, now=later) == {"sunset": 1, "archived": 0}
@@ -182,20 +202,20 @@ def test_lifecycle_ages_out_old_models(db_dsn: str, models_dir: Path,
             "sunset": 0, "archived": 1}
         assert statuses(conn) == {a: "ARCHIVED", b: "ACTIVE"}
         with pytest.raises(InvalidInput, match="ARCHIVED"):
-            lifecycle.promote(conn, a, token=None, models_dir=models_dir)
+            lifecycle.promote(conn, a, approved=ok({"action": "models-promote", "model_id": a}),
+                              models_dir=models_dir)
 
 
-def test_cli_list_and_promote_exit_codes(db_dsn: str, models_dir: Path,
-                                         tiny_model: object) -> None:
+def test_cli_list_and_promote_exit_codes(db_dsn: str, models_dir: Path, tiny_model: object,
+                                         alice: Person) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         a = add(conn, models_dir, tiny_model, "20260101_000000")
         b = add(conn, models_dir, tiny_model, "20260102_000000")
         lifecycle.promote_initial(conn, a, models_dir=models_dir)
 
     def gept(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k != "GEPT_COORDINATION_TOKEN"}
         return subprocess.run([sys.executable, "-m", "gept.cli", *args], capture_output=True,
-                              text=True, timeout=60, env=env, check=False)
+                              text=True, timeout=60, env=dict(os.environ), check=False)
 
     listed = gept("models", "list", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -204,10 +224,13 @@ def test_cli_list_and_promote_exit_codes(db_dsn: str, models_dir: Path,
     assert refused.returncode == 3
     body = json.loads(refused.stdout)
     assert body["zone"] == "model-registry"
-    token = token_for({"action": "models-promote", "model_id": b})
-    done = gept("models", "promote", str(b), "--token", token, "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["activated"] == b
-    bad = gept("models", "promote", "999", "--token", token, "--json")
-    assert bad.returncode == 2
+    assert body["plan_hash"] == lifecycle.promote_plan_hash(b)
+    # On a machine the deploys never converged there is no host identity and no allowed
+    # signers: an approval cannot be checked, so nothing is promoted (exit 2, says why).
+    text = alice.approve("model-registry", lifecycle.promote_plan_hash(b), [HOST])
+    elsewhere = gept("models", "promote", str(b), "--approval", text, "--json")
+    assert elsewhere.returncode == 2
+    assert "not a converged GePT host" in elsewhere.stdout + elsewhere.stderr
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        assert statuses(conn)[b] == "PENDING"
     assert Decimal("0.0125") in GRID.offsets

@@ -41,6 +41,12 @@ def pick(zone: str, texts: Sequence[str]) -> str | None:
     return texts[0] if texts else None
 
 
+def refusal(zone: str, plan_hash: str, hosts: Sequence[str], action: str, why: str,
+            nonce: str | None = None) -> NeedsCoordination:
+    """The audited exit-3 error for a refusal (raise it)."""
+    return _refuse(zone, plan_hash, hosts, action, why, nonce)
+
+
 def _refuse(zone: str, plan_hash: str, hosts: Sequence[str], action: str, why: str,
             nonce: str | None) -> NeedsCoordination:
     audit.record("refused", zone=zone, plan_hash=plan_hash, hosts=list(hosts), action=action,
@@ -121,7 +127,8 @@ class Guard:
         from gept.gate.host import HostFacts
         from gept.guards.ledger import HOST_LEDGER
 
-        return cls(Signers.from_file(), Ledger(HOST_LEDGER), (HostFacts.load().identity,))
+        identity = HostFacts.load().identity  # first: "not a converged host" says it all
+        return cls(Signers.from_file(), Ledger(HOST_LEDGER), (identity,))
 
     def check(self, zone: str, plan_hash: str, text: str | None, action: str) -> Approval:
         """:func:`check` for this guard's hosts (nothing consumed)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gept.core.output import emit
+from gept.guards.approval import Approval
 
 app = typer.Typer(help="Model registry: list, promote, roll back.", no_args_is_help=True)
 
@@ -56,11 +57,10 @@ def promote_cmd(
         $ gept models promote 12 --approval <approval> --json
     """
     from gept.db.connect import connect
-    from gept.guards.coordination import Guard
     from gept.registry import lifecycle
 
-    approved = Guard.on_this_host().require(lifecycle.ZONE, lifecycle.promote_plan_hash(
-        model_id), approval, action=f"gept models promote {model_id}")
+    approved = _approved(lifecycle.promote_plan_hash(model_id), approval,
+                         f"gept models promote {model_id}")
     with connect(autocommit=True) as conn:
         change = lifecycle.promote(conn, model_id, approved=approved)
     emit(change.to_dict(), as_json,
@@ -84,13 +84,29 @@ def rollback_cmd(
         $ gept models rollback --scope global --approval <approval> --json
     """
     from gept.db.connect import connect
-    from gept.guards.coordination import Guard
     from gept.registry import lifecycle
 
-    approved = Guard.on_this_host().require(lifecycle.ZONE, lifecycle.rollback_plan_hash(
-        scope), approval, action=f"gept models rollback {scope}")
+    approved = _approved(lifecycle.rollback_plan_hash(scope), approval,
+                         f"gept models rollback {scope}")
     with connect(autocommit=True) as conn:
         change = lifecycle.rollback(conn, scope, approved=approved)
     emit(change.to_dict(), as_json,
          human=f"rolled back {change.scope}: model {change.activated} is ACTIVE again "
                f"(model {change.deprecated} DEPRECATED)")
+
+
+def _approved(plan_hash: str, approval: str | None, action: str) -> Approval:
+    """The approval verified on this host (its allowed signers, identity, root's ledger).
+
+    Raises:
+        NeedsCoordination: no approval (exit 3, with the plan hash to sign), or one that
+            does not allow this.
+        ConfigError: this machine is not a converged host (exit 2).
+    """
+    from gept.guards import coordination
+    from gept.registry.lifecycle import ZONE
+
+    if not approval:
+        raise coordination.refusal(ZONE, plan_hash, ["<inventory>/<this host>"], action,
+                                   "a person's approval is required")
+    return coordination.Guard.on_this_host().require(ZONE, plan_hash, approval, action=action)
