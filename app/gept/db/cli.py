@@ -71,3 +71,36 @@ def status_cmd(
         f"{', '.join(result.pending) or 'none'}"))
     if result.pending:
         raise typer.Exit(1)
+
+
+@app.command("grants")
+def grants_cmd(
+    dsn: str | None = typer.Option(None, help="Connection string of the schema owner "
+                                              "(default GEPT_DATABASE_URL)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Converge the per-job roles' grants on every table (run as the owner, after migrate).
+
+    Which role may read or write which table is decided by the table's name
+    (``gept.db.roles.FAMILIES``): ``engine_*`` for the engine, the market tables for the
+    collectors, predictions for inference, the registry for training. Exit 1 when a role
+    is missing (the deploy creates them as the ``postgres`` superuser first).
+
+    Example:
+        $ sudo gept db grants --json \\
+            --dsn 'postgresql:///osrs_data?host=/var/run/postgresql&user=osrs_user'
+    """
+    from gept.core.errors import Failed
+    from gept.db import roles
+    from gept.db.connect import connect
+
+    with connect(dsn, attempts=3) as conn:
+        missing = roles.missing_roles(conn)
+        if missing:
+            raise Failed(f"roles missing: {', '.join(missing)} (create them as postgres "
+                         "first: gept.db.roles.create_roles_sql)", missing=missing)
+        report = roles.apply_grants(conn)
+    emit(report.to_dict(), as_json, human=(
+        f"grants converged on {report.tables} tables as {report.owner}"
+        + (f"; unclassified (probe-readable only): {', '.join(report.unclassified)}"
+           if report.unclassified else "")))

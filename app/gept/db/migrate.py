@@ -107,7 +107,11 @@ def load_migrations() -> list[Migration]:
 
 
 def _applied(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, str]]:
-    conn.execute(LEDGER_DDL)
+    # Only the owner creates the ledger: even CREATE ... IF NOT EXISTS needs CREATE on the
+    # schema, which the service roles reading the status (gept db status) do not have.
+    row = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+    if row is None or row[0] is None:
+        conn.execute(LEDGER_DDL)
     rows = conn.execute("SELECT version, name, checksum FROM schema_migrations").fetchall()
     return {int(v): (str(n), str(c)) for v, n, c in rows}
 

@@ -62,13 +62,23 @@ def ensure(conn: psycopg.Connection[Any], table: str, start: datetime,
         if (conn.info.dsn, name) not in _known:
             upper = _next(cursor, unit)
             with conn.transaction():
-                exists = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
-                if exists is None or exists[0] is None:
-                    conn.execute(sql.SQL(
-                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} "
-                        "FOR VALUES FROM ({}) TO ({})").format(
-                        sql.Identifier(name), sql.Identifier(table),
-                        sql.Literal(cursor), sql.Literal(upper)))
+                row = conn.execute(
+                    "SELECT to_regclass(%s), "
+                    "to_regprocedure('public.gept_ensure_partition(text,timestamptz)'), "
+                    "pg_has_role(current_user, (SELECT relowner FROM pg_class "
+                    "WHERE oid = to_regclass(%s)), 'USAGE')", (name, table)).fetchone()
+                if row is not None and row[0] is None:
+                    if row[1] is not None and not row[2]:
+                        # Not the owner (a service role): the owner's SECURITY DEFINER
+                        # function creates it (gept.db.roles explains why).
+                        conn.execute("SELECT public.gept_ensure_partition(%s, %s)",
+                                     (table, cursor))
+                    else:
+                        conn.execute(sql.SQL(
+                            "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} "
+                            "FOR VALUES FROM ({}) TO ({})").format(
+                            sql.Identifier(name), sql.Identifier(table),
+                            sql.Literal(cursor), sql.Literal(upper)))
                     created.append(name)
             # Cache only what is committed: inside a caller's transaction a rollback would
             # undo the CREATE and a cached name would then hide the missing partition.
