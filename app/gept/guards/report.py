@@ -1,9 +1,10 @@
 """``gept audit``: who asked, who approved, which plan, what happened — newest first.
 
 It reads the controller's trail (root's ``/var/log/gept/audit.jsonl``, appended through the
-root-owned appender by other accounts) and, with ``--host``, the host's journal: the gate's
-decisions (``gept-gate``) and the runner's lines (``gept-runbook``), which only root there
-can rewrite.
+root-owned appender by other accounts) and, with ``--host``, what the host itself recorded,
+which only root there can rewrite: the gate's decisions (journal, ``gept-gate``), the
+runner's lines (``gept-runbook``), sudo's refusals of the agent (``sudo``) and PostgreSQL's
+"permission denied" errors (its log; readable by root).
 
 Example:
     $ gept audit --since 2h --zone restart-postgres
@@ -87,14 +88,24 @@ def host_journal(inventory: Path | None, name: str, since: datetime | None) -> l
     when = (since or datetime(1970, 1, 1, tzinfo=UTC)).strftime("%Y-%m-%d %H:%M:%S")
     with Session(target) as session:
         out = session.run(f"journalctl -q -o json --no-pager -t gept-gate -t gept-runbook "
-                          f"--since '{when} UTC'", timeout=60)
-    rows: list[dict[str, Any]] = []
-    for line in out.stdout.splitlines():
+                          f"-t sudo --since '{when} UTC'; echo {_PG_MARK}; "
+                          "grep -h 'permission denied' /var/log/postgresql/*.log "
+                          "2>/dev/null | tail -n 500", timeout=60)
+    journal, _, pglog = out.stdout.partition(_PG_MARK)
+    rows: list[dict[str, Any]] = [r for r in (_pg_line(x, target.identity)
+                                              for x in pglog.splitlines()) if r]
+    for line in journal.splitlines():
         try:
             entry = json.loads(line)
-            record = json.loads(entry.get("MESSAGE", ""))
-        except (ValueError, TypeError):
+        except ValueError:
             continue
+        if entry.get("SYSLOG_IDENTIFIER") == "sudo":
+            record = _sudo_line(str(entry.get("MESSAGE", "")))
+        else:
+            try:
+                record = json.loads(entry.get("MESSAGE", ""))
+            except (ValueError, TypeError):
+                continue
         if not isinstance(record, dict):
             continue
         ts = datetime.fromtimestamp(int(entry.get("__REALTIME_TIMESTAMP", 0)) / 1e6, UTC)
@@ -105,6 +116,31 @@ def host_journal(inventory: Path | None, name: str, since: datetime | None) -> l
         record.setdefault("host", target.identity)
         rows.append(record)
     return rows
+
+
+_PG_MARK = "--gept-postgres-log--"
+_PG_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\S* (\w+) \[\d+\] (\S+?)@(\S+) "
+                    r"ERROR:\s+(permission denied.*)$")
+
+
+def _sudo_line(message: str) -> dict[str, Any] | None:
+    """sudo's own line about a refused command, as a record (other sudo lines: None)."""
+    if "command not allowed" not in message and "password is required" not in message:
+        return None
+    who = message.split(" : ", 1)[0].strip()
+    command = message.rsplit("COMMAND=", 1)[-1].strip() if "COMMAND=" in message else ""
+    return {"event": "sudo_refused", "asked_by": who, "command": command,
+            "outcome": "refused by sudoers"}
+
+
+def _pg_line(line: str, host: str) -> dict[str, Any] | None:
+    """A PostgreSQL "permission denied" log line, as a record."""
+    match = _PG_RE.match(line.strip())
+    if match is None:
+        return None
+    return {"ts": f"{match.group(1).replace(' ', 'T')}+00:00", "event": "db_refused",
+            "asked_by": match.group(3), "database": match.group(4),
+            "outcome": match.group(5)[:300], "host": host, "source": "postgresql"}
 
 
 def audit_cmd(

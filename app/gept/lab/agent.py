@@ -8,6 +8,9 @@
   account reach the hosts as ``gept-agent`` (authorized there by the deploys);
 * the person's approval key, ``approver_ed25519`` in root's lab state (0600, root only); its
   public half is the lab inventory's ``approvers`` entry ``lab-person``;
+* the agent's ``gept`` (``/opt/gept-agent/bin/gept``): Debian's python3 in a root-owned venv
+  that reads this controller's installed packages (the controller's own interpreter may live
+  in root's home, which the agent cannot enter);
 * the controller's audit appender (``/usr/local/sbin/gept-audit-append``) and the one sudo
   rule that lets ``gept-agent`` append to root's audit trail, nothing else.
 
@@ -22,6 +25,7 @@ import json
 import os
 import pwd
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,8 @@ from gept.lab.keys import ensure_keypair, write_ssh_config
 from gept.lab.proc import run
 from gept.lab.topology import LabTopology
 
+AGENT_ROOT = Path("/opt/gept-agent")
+AGENT_GEPT = AGENT_ROOT / "bin" / "gept"  # the agent's `gept` (root-owned, read-only to it)
 APPENDER_LIB = Path("/usr/local/lib/gept/audit_append.py")
 APPENDER_BIN = Path("/usr/local/sbin/gept-audit-append")
 SUDOERS = Path("/etc/sudoers.d/gept-agent-audit")
@@ -93,7 +99,29 @@ def ensure_agent(topology: LabTopology, state: dict[str, Any]) -> dict[str, Any]
     os.chmod(agent.state_path, 0o600)
     _chown_tree(agent_dir, entry.pw_uid, entry.pw_gid)
     install_appender()
-    return {"agent_public_key": public_key, "agent_state_dir": str(agent_dir)}
+    install_agent_gept()
+    return {"agent_public_key": public_key, "agent_state_dir": str(agent_dir),
+            "agent_gept": str(AGENT_GEPT)}
+
+
+def install_agent_gept() -> None:
+    """``/opt/gept-agent/bin/gept`` for the agent's account (idempotent, root-owned)."""
+    import sysconfig
+
+    venv = AGENT_ROOT / "venv"
+    if not (venv / "bin" / "python").exists():
+        run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], timeout=120,
+            what="python3 -m venv")
+    purelib = sysconfig.get_paths()["purelib"]
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    pth = venv / "lib" / version / "site-packages" / "gept-controller.pth"
+    pth.parent.mkdir(parents=True, exist_ok=True)
+    # addsitedir (not a plain path line) so the controller's own .pth files, the editable
+    # install of this repository among them, are processed too.
+    pth.write_text(f"import site; site.addsitedir({purelib!r})\n")
+    AGENT_GEPT.parent.mkdir(parents=True, exist_ok=True)
+    AGENT_GEPT.write_text(f"#!/bin/sh\nexec {venv}/bin/python -m gept.cli \"$@\"\n")
+    os.chmod(AGENT_GEPT, 0o755)  # noqa: S103 - a program the agent runs (root-owned)
 
 
 def install_appender() -> None:
