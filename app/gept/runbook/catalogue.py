@@ -107,6 +107,10 @@ def load(directory: Path | None = None, *, agent: bool | None = None) -> Pinned:
     if directory is None:
         return load_pinned()
     if as_agent:
+        from gept.guards import audit
+
+        audit.record("refused", reason="unpinned runbooks are refused for agents",
+                     directory=str(directory))
         raise NeedsCoordination(
             "agents run the pinned catalogue only (runbooks/catalogue.lock); a runbook from "
             f"{directory} must be reviewed and pinned by a person first",
