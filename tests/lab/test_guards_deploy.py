@@ -1,23 +1,26 @@
 """Danger-zone guards in the deploys, on the converged lab.
 
 For each of the five zones: the deploy is refused with exit 3 naming the zone and plan
-hash, and nothing on either host changed; a missing, wrong-zone, expired or malformed token
-is refused the same way; a valid token lets exactly that plan through, and the same token
-presented again is refused as used. Each test leaves the lab as it found it (reverting
-through the guard as an operator would).
+hash, and nothing on either host changed; a missing, wrong-zone, expired or malformed
+approval is refused the same way; a person's approval (signed with the lab's approver key)
+lets exactly that plan through, and the same approval presented again is refused as used.
+Each test leaves the lab as it found it (reverting through the guard as an operator would).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from gept import demo, guards
+from gept import demo
+from gept.guards import approval as approvals
+from gept.guards.zones import ZONES
+from gept.lab.agent import approver_key
+from gept.lab.topology import LabTopology
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -49,7 +52,7 @@ def snapshot(lab: Any) -> dict[str, str]:
 
 
 def deploy(args: tuple[str, ...], token: str | None = None) -> demo.ConvergeResult:
-    extra = args + (("--data", f"coordination_token={token}") if token else ())
+    extra = args + (("--data", f"approvals={token}") if token else ())
     return demo.converge(extra_args=extra, timeout=900)
 
 
@@ -66,15 +69,18 @@ def refusal(result: demo.ConvergeResult) -> dict[str, Any]:
     raise AssertionError(f"no refusal JSON on stderr: {result.stderr[-2000:]}")
 
 
-def approve(zone: str, plan_hash: str, ttl: int = 900) -> str:
-    return guards.approve(zone, plan_hash, "lab test of the deploy guard", ttl, "pytest")
+def approve(zone: str, plan_hash: str, ttl: int = 900, hosts: list[str] | None = None) -> str:
+    """The person (root) signs with the lab's approver key."""
+    return approvals.sign(zone, plan_hash, hosts or ["lab/ampere", "lab/hydra"],
+                          "lab test of the deploy guard", ttl,
+                          approver_key(LabTopology.from_env()))
 
 
 def through_guard(args: tuple[str, ...], zone: str) -> tuple[demo.ConvergeResult, str]:
     """Run a zone-touching deploy as an operator: refused, approve its plan, run with token."""
     refused = refusal(deploy(args))
     assert refused["zone"] == zone
-    token = approve(zone, refused["plan_hash"])
+    token = approve(zone, refused["plan_hash"], hosts=refused.get("hosts"))
     result = deploy(args, token)
     assert result.returncode == 0, result.stderr[-4000:]
     return result, token
@@ -91,11 +97,11 @@ def check_refusals(lab: Any, args: tuple[str, ...], zone: str) -> str:
     assert first["zone"] == zone
     digest = first["plan_hash"]
     assert len(digest) == 64
-    other = next(z for z in guards.ZONES if z != zone)
+    other = next(z for z in ZONES if z != zone)
     expired = approve(zone, digest, ttl=1)
     time.sleep(2)
     for token, why in ((approve(other, digest), "zone"), (expired, "expired"),
-                       ("gept1.bm90.YQ", "invalid")):
+                       ("gept1.bm90.YQ", "not an approval")):
         body = refusal(deploy(args, token))
         assert body["zone"] == zone
         assert body["plan_hash"] == digest
@@ -232,19 +238,15 @@ def test_model_registry_zone(converged_lab: Any, coordination: dict[str, str]) -
                       f"AND scope = '{scope}'") == active
 
 
-def test_token_from_the_environment_is_accepted(converged_lab: Any,
-                                                coordination: dict[str, str]) -> None:
+def test_an_approval_in_the_environment_is_ignored(converged_lab: Any,
+                                                  coordination: dict[str, str]) -> None:
     lab = converged_lab
+    before = snapshot(lab)
     intervals = dict(lab.inventory.host("ampere").data["collector_intervals"])
     args = (*AMPERE, "--data", f"collector_intervals={json.dumps({**intervals, 'news': 900})}")
     refused = refusal(deploy(args))
-    token = approve("collector-intervals", refused["plan_hash"])
-    try:
-        result = demo.converge(extra_args=args, timeout=900,
-                               env={"GEPT_COORDINATION_TOKEN": token})
-        assert result.returncode == 0, result.stderr[-3000:]
-    finally:
-        result = deploy(AMPERE)
-        if result.returncode == 3:
-            through_guard(AMPERE, "collector-intervals")
-    assert os.environ.get("GEPT_COORDINATION_TOKEN") is None
+    token = approve("collector-intervals", refused["plan_hash"], hosts=refused.get("hosts"))
+    result = demo.converge(extra_args=args, timeout=900,
+                           env={"GEPT_COORDINATION_TOKEN": token, "GEPT_APPROVALS": token})
+    assert refusal(result)["zone"] == "collector-intervals"
+    assert snapshot(lab) == before

@@ -126,7 +126,8 @@ def test_a_draft_runbook_is_refused_for_the_agent(converged: LabHandle,
         assert "pinned catalogue" in result["message"]
     # Nor through the environment or the current directory: the catalogue is the pinned one.
     code, result = agent_runbook("run", "tune-db", env={"GEPT_RUNBOOKS_DIR": str(drafts)})
-    assert code == 2 and "no runbook named 'tune-db'" in result["message"]
+    assert code == 2
+    assert "no runbook named 'tune-db'" in result["message"]
     unchanged(converged, before)
     refusals = [r for r in audit_since(start) if r["event"] == "refused"
                 and "unpinned" in str(r.get("reason"))]
@@ -140,7 +141,7 @@ def test_target_and_groups_do_not_reach_hydra_by_another_name(converged: LabHand
     code, result = agent_runbook("run", "restart-collector", "-p", "collector=5m",
                                  "--target", "hydra")
     assert code != 0
-    code, result = agent_runbook("run", "restart-engine", "--target", "hydra")
+    code, _result = agent_runbook("run", "restart-engine", "--target", "hydra")
     assert code != 0
     unchanged(converged, before)
 
@@ -176,13 +177,14 @@ def test_self_approval_and_overrides_are_refused(converged: LabHandle, before: d
     unchanged(converged, before)
     gate = [r for r in audit_since(start, host="ampere") if r.get("outcome") == "refused"
             and r.get("source", "").endswith("gept-gate")]
-    assert gate and gate[0]["asked_by"] == "gept-agent"
+    assert gate
+    assert gate[0]["asked_by"] == "gept-agent"
     assert "not signed by an allowed approver" in gate[0]["reason"]
 
 
 # ------------------------------------------------------------------ raw SSH
 
-@pytest.mark.parametrize("host, spellings", [("ampere", SPELLINGS), ("hydra", HYDRA_SPELLINGS)])
+@pytest.mark.parametrize(("host", "spellings"), [("ampere", SPELLINGS), ("hydra", HYDRA_SPELLINGS)])
 def test_raw_ssh_with_the_agents_key_reaches_no_zone(converged: LabHandle,
                                                      before: dict[str, str], host: str,
                                                      spellings: dict[str, str]) -> None:
@@ -204,7 +206,8 @@ def test_raw_ssh_with_the_agents_key_reaches_no_zone(converged: LabHandle,
 
 def test_the_agents_sudo_is_exactly_its_runbooks(converged: LabHandle) -> None:
     listed = agent_ssh("ampere", "sudo -n -l").stdout
-    assert "ALL : ALL" not in listed and "(ALL) ALL" not in listed
+    assert "ALL : ALL" not in listed
+    assert "(ALL) ALL" not in listed
     for forbidden in ("/bin/sh", "/bin/bash", "systemctl restart postgresql", "*"):
         assert forbidden not in listed.split("may run the following commands")[-1], forbidden
 
@@ -240,7 +243,8 @@ def test_mcp_serves_the_catalogue_it_started_with(converged: LabHandle) -> None:
         late.unlink(missing_ok=True)
     assert "run_late_arrival" not in tools
     assert "late-arrival" not in [r["name"] for r in listed["runbooks"]]
-    assert ran["status"] == "invalid" and "no runbook named" in ran["message"]
+    assert ran["status"] == "invalid"
+    assert "no runbook named" in ran["message"]
 
 
 def _data(result: Any) -> dict[str, Any]:
@@ -280,7 +284,8 @@ def test_a_persons_approval_works_through_mcp_once(converged: LabHandle) -> None
     done, again = anyio.run(session)
     assert done["status"] == "ok", done
     assert started() != first
-    assert again["status"] == "needs_coordination" and "already used" in again["message"]
+    assert again["status"] == "needs_coordination"
+    assert "already used" in again["message"]
     wait_for("the engine", lambda: engine_healthy(converged))
 
 
@@ -308,5 +313,6 @@ def test_an_approval_is_for_its_zone_plan_and_host_only(converged: LabHandle,
     time.sleep(2)
     proc = agent_ssh("ampere", f"sudo -n /usr/local/sbin/gept-gate restart-postgres "
                                f"--plan-hash {h} --approval '{short}'")
-    assert proc.returncode == 3 and "expired" in proc.stdout
+    assert proc.returncode == 3
+    assert "expired" in proc.stdout
     unchanged(converged, before)
