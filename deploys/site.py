@@ -3,7 +3,7 @@ Ampere authorizes Hydra's tunnel key before Hydra starts the tunnel.
 
 Usage:
     pyinfra -y inventory/production.py deploys/site.py
-    pyinfra -y inventory/lab.py deploys/site.py --data approvals=gept2....   # from gept coordinate approve
+    pyinfra -y inventory/lab.py deploys/site.py --data approvals=gept2....  # a signed approval
 """
 
 from deploys.roles import converge

@@ -261,7 +261,8 @@ def test_approvals_that_do_not_fit_are_refused(world: dict[str, Path],
 def test_an_approval_does_not_survive_an_edited_plan(world: dict[str, Path],
                                                      people: dict[str, Person]) -> None:
     # Removing the rollback (or changing a retry, a timeout, a step's kind) changes the hash.
-    book(world, "danger-demo", DANGER.replace("    run: touch WORK/acted", """    run: touch WORK/acted
+    book(world, "danger-demo", DANGER.replace("    run: touch WORK/acted", """\
+    run: touch WORK/acted
     on_failure: rollback
 rollback:
   - name: undo

@@ -138,8 +138,8 @@ def test_a_draft_runbook_is_refused_for_the_agent(converged: LabHandle,
 def test_target_and_groups_do_not_reach_hydra_by_another_name(converged: LabHandle,
                                                               before: dict[str, str]) -> None:
     # restart-collector on hydra: its sudo there allows no compose command at all.
-    code, result = agent_runbook("run", "restart-collector", "-p", "collector=5m",
-                                 "--target", "hydra")
+    code, _ = agent_runbook("run", "restart-collector", "-p", "collector=5m",
+                            "--target", "hydra")
     assert code != 0
     code, _result = agent_runbook("run", "restart-engine", "--target", "hydra")
     assert code != 0

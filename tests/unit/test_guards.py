@@ -64,7 +64,7 @@ def test_approval_works_once_and_names_the_signer(people: dict[str, Person],
     assert text not in audit.log_path().read_text()  # approvals never reach the trail
 
 
-@pytest.mark.parametrize("change, why", [
+@pytest.mark.parametrize(("change", "why"), [
     ({"zone": "model-registry"}, "is for zone 'restart-postgres'"),
     ({"plan_hash": H2}, "another plan"),
     ({"host": "lab/hydra"}, "not 'lab/hydra'"),
@@ -144,7 +144,7 @@ def test_a_signature_for_another_namespace_is_refused(people: dict[str, Person],
                           str(people["alice"].key)], input=message, capture_output=True,
                          check=True).stdout
     b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
-    with pytest.raises(NeedsCoordination, match="bad signature|not signed"):
+    with pytest.raises(NeedsCoordination, match=r"bad signature|not signed"):
         guard.require("restart-postgres", H1, f"gept2.{b64(message)}.{b64(sig)}",
                       action="test")
 
@@ -200,4 +200,5 @@ def test_every_gate_action_is_in_a_known_zone() -> None:
 def test_audit_redacts_approvals_and_secrets(people: dict[str, Person]) -> None:
     text = people["alice"].approve("restart-postgres", H1, [AMPERE])
     record = audit.record("x", note=f"given {text}", password="hunter2")
-    assert text not in json.dumps(record) and record["password"] == "***redacted***"
+    assert text not in json.dumps(record)
+    assert record["password"] == "***redacted***"

@@ -78,8 +78,7 @@ def test_plan_hash_binds_zone_and_changes() -> None:
 
 
 def test_a_migration_approval_is_the_same_on_both_sides() -> None:
-    from gept.db.migrate import zone_changes
-    from gept.db.migrate import Migration
+    from gept.db.migrate import Migration, zone_changes
 
     mig = Migration(99, "alter_predictions", "-- gept:zone predictions-schema\nSELECT 1;",
                     ("predictions-schema",))

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -26,7 +27,8 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
-_HTTP = httpx.Client(timeout=10)  # keep-alive: many small requests stay cheap
+AGENT = {"User-Agent": "gept-tests/0.1 (ops@example.org)"}  # default agents get 403
+_HTTP = httpx.Client(timeout=10, headers=AGENT)  # keep-alive: many small requests stay cheap
 
 
 def get(sim: SimulatorServer, path: str, **kw: object) -> httpx.Response:
@@ -50,10 +52,13 @@ def test_two_servers_with_one_seed_answer_the_same_bytes() -> None:
 def test_endpoints_have_the_real_shapes(sim: SimulatorServer) -> None:
     snap = parse.parse_snapshot(get(sim, "/5m").content, "/5m")
     assert snap.timestamp.timestamp() == NOW - 300  # the latest complete block
-    assert len(snap.rows) == 60
+    assert snap == sim.market.block(snap.timestamp)  # the traded items only
+    assert 0 < len(snap.rows) < 60
     hourly = parse.parse_snapshot(get(sim, "/api/v1/osrs/1h").content, "/1h")
     assert hourly.timestamp.timestamp() == NOW - 3600
-    assert len(parse.parse_latest(get(sim, "/latest").content).rows) == 60
+    assert len(snap.rows) < len(hourly.rows)  # more items trade in an hour than in 5 min
+    assert parse.parse_latest(get(sim, "/latest").content).rows == sim.market.latest(
+        snap.timestamp + timedelta(minutes=5))
     one = parse.parse_latest(get(sim, "/latest?id=7").content).rows
     assert [r.item_id for r in one] == [7] or one == []
     mapping = json.loads(get(sim, "/mapping").content)
@@ -62,7 +67,7 @@ def test_endpoints_have_the_real_shapes(sim: SimulatorServer) -> None:
     item = mapping[0]["id"]
     series = parse.parse_timeseries(get(sim, f"/timeseries?timestep=1h&id={item}").content,
                                     item)
-    assert len(series.rows) == 365
+    assert 0 < len(series.rows) <= 300
     assert get(sim, "/news.rss").headers["content-type"].startswith("application/rss+xml")
     assert parse.parse_news(get(sim, "/news.rss").content)
     assert parse.parse_player_count(get(sim, "/players").content) > 10_000
@@ -159,7 +164,8 @@ def test_stop_is_prompt_even_while_a_fault_holds_a_request() -> None:
 
     def held() -> None:
         try:
-            outcome.append(httpx.get(server.url + "/5m?fault=timeout&delay=30", timeout=60))
+            outcome.append(httpx.get(server.url + "/5m?fault=timeout&delay=30", timeout=60,
+                                            headers=AGENT))
         except httpx.HTTPError as exc:
             outcome.append(exc)
 
@@ -190,7 +196,7 @@ def test_next_n_requests_by_count_and_bad_control_bodies(sim: SimulatorServer) -
 def test_head_probes_and_the_index_are_never_faulted_or_counted(sim: SimulatorServer) -> None:
     httpx.delete(sim.url + "/_sim/stats")
     sim.faults.set_rate(1.0, ["500"])
-    head = httpx.head(sim.url + "/5m")
+    head = httpx.head(sim.url + "/5m", headers=AGENT)
     assert head.status_code == 200
     assert head.content == b""
     assert int(head.headers["content-length"]) > 1000

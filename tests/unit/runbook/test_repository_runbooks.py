@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
-
-import sys
 
 import pytest
 
