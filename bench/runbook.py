@@ -5,9 +5,9 @@ Starts its own sshd on loopback (gept.runbook.sshd) unless ``--inventory`` names
 inventory (e.g. the lab's: ``--inventory inventory/lab.py``). Each round measures, alternating
 to cancel drift:
 
-1. **runner**: ``gept.runbook.service.run("check-health")`` end to end: load and validate
-   every runbook, select hosts, render and hash the plan, controller audit lines, connect,
-   run every step, host audit lines, close;
+1. **runner**: ``gept.runbook.service.run("check-health")`` end to end: load the pinned
+   catalogue (every file hashed and validated), select hosts, render and hash the plan, the
+   audit trail (one write per run), connect, run every step, host journal lines, close;
 2. **direct**: one ``fabric.Connection`` (same inventory adapter) running the exact same
    rendered commands one after another, then closing.
 
@@ -38,8 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def direct(inventory: Path) -> float:
     """The same commands over one Fabric connection, timed from connect to close."""
-    plan = service.build_plan("check-health", {}, inventory=inventory,
-                              directory=REPO / "runbooks")
+    plan = service.build_plan("check-health", {}, inventory=inventory)
     commands = [a.secret_command for s in plan.steps for a in s.actions.values()]
     start = time.perf_counter()
     conn = plan.hosts[0].connection()
@@ -54,7 +53,7 @@ def direct(inventory: Path) -> float:
 def runner(inventory: Path) -> tuple[float, str]:
     """check-health through the runner, end to end (validation included)."""
     start = time.perf_counter()
-    result = service.run("check-health", {}, inventory=inventory, directory=REPO / "runbooks")
+    result = service.run("check-health", {}, inventory=inventory)  # the pinned catalogue
     return time.perf_counter() - start, str(result["status"])
 
 

@@ -316,3 +316,14 @@ def test_an_approval_is_for_its_zone_plan_and_host_only(converged: LabHandle,
     assert proc.returncode == 3
     assert "expired" in proc.stdout
     unchanged(converged, before)
+
+
+def test_the_agent_reaches_the_hosts_as_itself(converged: LabHandle) -> None:
+    for host in ("ampere", "hydra"):
+        proc = as_agent([AGENT_GEPT, "lab", "ssh", host, "--", "id", "-un"], timeout=60)
+        assert proc.stdout.strip() == "gept-agent", proc.stderr
+    # ... and cannot use root's key or state (the person's): both are out of its reach.
+    proc = as_agent(["cat", str(Path("/root/.local/state/gept/lab/id_ed25519"))])
+    assert proc.returncode != 0
+    proc = as_agent(["cat", str(Path("/root/.local/state/gept/lab/approver_ed25519"))])
+    assert proc.returncode != 0
