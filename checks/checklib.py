@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "models_dir": "/var/lib/gept/models",
     "collectors_dir": "/opt/gept/collectors",
     "db_name": "osrs_data",
-    "db_user": "osrs_user",
+    "db_user": "gept_inference",
     "gept_user": "gept",
     "stale_after_seconds": 600,
     "collector_intervals": dict(COLLECTOR_INTERVALS),

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import shlex
+from typing import Any
 
 import pytest
 from checklib import DEFAULTS, Target, parse_metrics
 
 COLLECTORS = sorted(DEFAULTS["collector_intervals"])
 MONITORING = ["prometheus", "alertmanager", "grafana"]
-SECRETS = ["db_password", "gept.env", "engine_api_key", "engine.env"]
+SECRETS = ["db_password", "gept.env", "engine_api_key", "engine.env",
+           "db_password_gept_engine", "db_password_gept_collectors", "db_password_gept_registry",
+           "collectors.env"]
 READY_PATHS = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "grafana": "/api/health"}
 
 
@@ -222,3 +225,90 @@ def test_collectors_env_mode_0600(ampere: Target) -> None:
     f = ampere.file(path)
     assert f.is_file, f"{path} is missing"
     assert f.mode == 0o600, f"{path} has mode {f.mode:04o}, not 0600"
+
+
+# ------------------------------------------------------- least privilege (gept.db.roles)
+
+def _as_postgres(ampere: Target, database: str, query: str) -> Any:
+    return ampere.run(f"cd / && runuser -u postgres -- psql -X -q -A -t -F ' ' "
+                      f"-d {shlex.quote(database)} -c {shlex.quote(query)}")
+
+
+def _probe(ampere: Target, query: str) -> Any:
+    """A query as the runbook runner renders SQL steps (root is in the probe's peer map)."""
+    return ampere.run(f"cd / && psql -X -q -A -t -v ON_ERROR_STOP=1 -U gept_probe "
+                      f"-d {shlex.quote(str(ampere.get('db_name')))} -c {shlex.quote(query)}")
+
+
+def test_database_roles_as_designed(ampere: Target) -> None:
+    """One role per job exists, none superuser or member of a server-access role; the
+    owner and the probe have no password."""
+    from gept.db import roles
+
+    result = _as_postgres(ampere, "postgres", roles.role_query())
+    assert result.rc == 0, result.stderr
+    got = [" ".join(line.split()) for line in result.stdout.splitlines() if line.strip()]
+    assert got == roles.expected_roles()
+
+
+def test_table_grants_follow_table_names(ampere: Target) -> None:
+    """Every table's grants are what its name says (gept db grants converged them)."""
+    from gept.db import roles
+
+    result = _as_postgres(ampere, str(ampere.get("db_name")), roles.GRANTS_QUERY)
+    assert result.rc == 0, result.stderr
+    drift = roles.grants_drift([" ".join(line.split()) for line in result.stdout.splitlines()])
+    assert drift == [], drift[:10]
+
+
+def test_probe_role_reads_without_a_password(ampere: Target) -> None:
+    """Runbook SQL probes connect as gept_probe by peer authentication and can read."""
+    result = _probe(ampere, "SELECT current_user, count(*) > 0 FROM schema_migrations")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "gept_probe|t"
+
+
+@pytest.mark.parametrize("attempt", [
+    "BEGIN READ WRITE; UPDATE model_registry SET status = status; COMMIT",
+    "SET default_transaction_read_only = off; DELETE FROM prediction_batches",
+    "BEGIN READ WRITE; ALTER TABLE predictions ADD COLUMN probe_was_here int; COMMIT",
+    "COPY (SELECT 1) TO PROGRAM 'id'",
+    "BEGIN READ WRITE; CREATE TEMP TABLE t (i int); COMMIT",
+])
+def test_probe_role_can_write_nothing(ampere: Target, attempt: str) -> None:
+    """Nothing a probe's text says can write, reach the shell, or change the schema."""
+    result = _probe(ampere, attempt)
+    assert result.rc != 0, f"the probe role ran {attempt!r}"
+    assert "permission denied" in result.stderr or "must be" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("role", "attempt"), [
+    ("gept_engine", "ALTER TABLE predictions ADD COLUMN engine_was_here int"),
+    ("gept_engine", "UPDATE model_registry SET status = status"),
+    ("gept_engine", "DROP TABLE engine_trades"),
+    ("gept_collectors", "DELETE FROM prediction_batches"),
+    ("gept_collectors", "UPDATE model_registry SET status = status"),
+    ("gept_inference", "ALTER TABLE predictions ADD COLUMN inference_was_here int"),
+    ("gept_inference", "UPDATE model_registry SET status = status"),
+])
+def test_service_roles_cannot_touch_what_is_not_theirs(ampere: Target, role: str,
+                                                       attempt: str) -> None:
+    """The engine and collectors cannot alter predictions or write the registry."""
+    password = f"{ampere.get('config_dir')}/" + (
+        "db_password" if role == ampere.get("db_user") else f"db_password_{role}")
+    result = ampere.run(
+        f"cd / && PGPASSWORD=\"$(head -n1 {shlex.quote(password)})\" psql -X -q -A -t "
+        f"-v ON_ERROR_STOP=1 -h 127.0.0.1 -p {int(ampere.get('postgres_port'))} "
+        f"-U {role} -d {shlex.quote(str(ampere.get('db_name')))} -c {shlex.quote(attempt)}")
+    assert result.rc != 0, f"{role} ran {attempt!r}"
+    assert "permission denied" in result.stderr or "must be owner" in result.stderr, (
+        result.stderr)
+
+
+def test_owner_role_is_not_reachable_over_the_network(ampere: Target) -> None:
+    """The schema owner has no password and pg_hba admits it only from root's socket."""
+    result = ampere.run(
+        f"cd / && PGPASSWORD=guess psql -X -w -h 127.0.0.1 -p {int(ampere.get('postgres_port'))} "
+        f"-U osrs_user -d {shlex.quote(str(ampere.get('db_name')))} -c 'SELECT 1'")
+    assert result.rc != 0
+    assert "no pg_hba.conf entry" in result.stderr or "authentication failed" in result.stderr

@@ -15,11 +15,30 @@ from typing import Any
 
 from gept.core.config import read_secret_file
 
-NAMES = {"db_password": "GEPT_DB_PASSWORD", "engine_api_key": "GEPT_ENGINE_API_KEY"}
+NAMES = {
+    # gept_inference's password (the hosts' default role, in /etc/gept/db_password).
+    "db_password": "GEPT_DB_PASSWORD",
+    "engine_api_key": "GEPT_ENGINE_API_KEY",
+    # The other per-job roles (gept.db.roles); the owner and the probe have no password.
+    "db_password_gept_engine": "GEPT_DB_PASSWORD_GEPT_ENGINE",
+    "db_password_gept_collectors": "GEPT_DB_PASSWORD_GEPT_COLLECTORS",
+    "db_password_gept_registry": "GEPT_DB_PASSWORD_GEPT_REGISTRY",
+}
+
+
+def role_secret(role: str, data: Any) -> str:
+    """The name of the secret holding PostgreSQL role ``role``'s password.
+
+    Example:
+        >>> role_secret("gept_engine", {"db_user": "gept_inference"})
+        'db_password_gept_engine'
+    """
+    default = data.get("db_user") if hasattr(data, "get") else None
+    return "db_password" if role == default else f"db_password_{role}"
 
 
 def secret(name: str, data: Any) -> str:
-    """The value of secret ``name`` (``db_password`` or ``engine_api_key``).
+    """The value of secret ``name`` (one of :data:`NAMES`).
 
     Raises:
         RuntimeError: naming every place looked at when the secret is missing.

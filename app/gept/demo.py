@@ -108,9 +108,14 @@ class Hosts:
         return proc.stdout
 
     def gept(self, host: str, args: str, timeout: float = 900.0) -> str:
-        """``gept ARGS`` as the gept user with /etc/gept/gept.env (and training.env)."""
-        inner = ("set -a; . /etc/gept/gept.env; [ -f /etc/gept/training.env ] && "
-                 f". /etc/gept/training.env; set +a; exec /usr/local/bin/gept {args}")
+        """``gept ARGS`` as the gept user with /etc/gept/gept.env (and training.env).
+
+        ``gept collect ...`` also reads collectors.env: the collectors' own database role
+        (gept.db.roles), as the collector containers use.
+        """
+        role_env = "collectors.env" if args.startswith("collect") else "training.env"
+        inner = (f"set -a; . /etc/gept/gept.env; [ -f /etc/gept/{role_env} ] && "
+                 f". /etc/gept/{role_env}; set +a; exec /usr/local/bin/gept {args}")
         return self.sh(host, f"cd / && runuser -u gept -- sh -c {shlex.quote(inner)}",
                        timeout=timeout)
 

@@ -258,3 +258,36 @@ class CollectorIntervals(FactBase):
                     record = None
                 result["record"] = record if isinstance(record, dict) else None
         return result
+
+
+class PgRoles(FactBase):
+    """Our PostgreSQL roles and the attributes the deploy pins (``gept.db.roles``)."""
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def command(self, owner: str) -> str:
+        from gept.db.roles import role_query
+
+        return _psql("postgres", role_query(owner))
+
+    def process(self, output: list[str]) -> list[str]:
+        return [" ".join(line.split()) for line in output if line.strip()]
+
+
+class TableGrants(FactBase):
+    """Grants of our roles on every table, and our functions' bodies (md5), as lines for
+    ``gept.db.roles.grants_drift``."""
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def command(self, database: str) -> str:
+        from gept.db.roles import GRANTS_QUERY
+
+        return _psql(database, GRANTS_QUERY)
+
+    def process(self, output: list[str]) -> list[str]:
+        return [" ".join(line.split()) for line in output if line.strip()]

@@ -17,7 +17,7 @@ from pyinfra.operations import docker
 from deploys.facts.gept import ComposeServicesRunning
 from deploys.guard import intervals_path
 from deploys.managed import files_present, literal, rendered
-from deploys.secrets import secret
+from deploys.secrets import role_secret, secret
 from deploys.tasks.docker import ship_image
 
 PROJECT = "collectors"
@@ -34,11 +34,13 @@ def run_collectors() -> None:
     data = host.data
     tag, loaded = ship_image("collectors", data.get("collectors_base_image"), True)
     intervals = dict(data.collector_intervals)
-    password = quote(secret("db_password", data), safe="")
+    # The collectors' own role: writes the market tables only (gept.db.roles).
+    role = data.db_collectors_user
+    password = quote(secret(role_secret(role, data), data), safe="")
     project = files_present(name="Write the collectors project (.env, compose, intervals)",
                             files=[
         rendered("collectors/env.j2", f"{data.collectors_dir}/.env", mode="0600",
-                 database_url=(f"postgresql://{data.db_user}:{password}@127.0.0.1:"
+                 database_url=(f"postgresql://{role}:{password}@127.0.0.1:"
                                f"{data.postgres_port}/{data.db_name}")),
         rendered("collectors/docker-compose.yml.j2", f"{data.collectors_dir}/docker-compose.yml",
                  image=tag, intervals=intervals, metrics_ports=data.collector_metrics_ports),

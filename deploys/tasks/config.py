@@ -1,34 +1,99 @@
 """The application's configuration on a host: /etc/gept/gept.env and the secret files
-(0600, owned by the service user), shared by the engine, crons and collectors."""
+(0600), shared by the engine, crons and collectors.
+
+Each job connects as its own PostgreSQL role (``gept.db.roles``) with its own password
+file, owned by the account that runs the job:
+
+=====================================  ===========  ======================================
+file (in ``config_dir``)               owner        used by
+=====================================  ===========  ======================================
+``db_password`` (``db_user``:          gept         inference crons (both hosts), checks,
+gept_inference)                                     the PostgreSQL exporter (in its .env)
+``db_password_gept_engine``            gept         the engine (Ampere, ``engine.env``)
+``db_password_gept_collectors``        gept         host-side ``gept collect`` on Ampere
+                                                    (``collectors.env``); the containers
+                                                    get it in their root-only ``.env``
+``db_password_gept_registry``          gept (Hydra) ``gept train`` / ``gept models promote``
+                                       root (Amp.)  (``training.env``); the host gate
+                                                    (``GEPT_REGISTRY_DATABASE_*``)
+=====================================  ===========  ======================================
+
+The schema owner has no password anywhere: migrations and grants run as root on Ampere,
+mapped to the owner by peer authentication (``pg_ident.conf``).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
 
-from deploys.managed import files_present, literal, rendered
-from deploys.secrets import secret
+from deploys.managed import Managed, files_present, literal, rendered
+from deploys.secrets import role_secret, secret
 
 
-def database_url(data: object) -> str:
-    """Where this host's processes reach PostgreSQL (Hydra: through the tunnel)."""
-    d = data
-    port = d.tunnel_local_port if "hydra" in host.groups else d.postgres_port  # type: ignore[attr-defined]
-    return f"postgresql://{d.db_user}@127.0.0.1:{port}/{d.db_name}"  # type: ignore[attr-defined]
+def database_url(data: Any, role: str | None = None) -> str:
+    """Where this host's processes reach PostgreSQL as ``role`` (Hydra: through the tunnel).
+
+    Example:
+        >>> database_url(type("D", (), {"tunnel_local_port": 15432, "postgres_port": 5432,
+        ...     "db_user": "gept_inference", "db_name": "osrs_data"})(),
+        ...     "gept_engine")                                      # doctest: +SKIP
+        'postgresql://gept_engine@127.0.0.1:5432/osrs_data'
+    """
+    port = data.tunnel_local_port if "hydra" in host.groups else data.postgres_port
+    return f"postgresql://{role or data.db_user}@127.0.0.1:{port}/{data.db_name}"
+
+
+def password_path(data: Any, role: str) -> str:
+    """The 0600 file holding ``role``'s password on the host."""
+    return f"{data.config_dir}/{role_secret(role, data)}"
+
+
+def password_files(data: Any) -> list[Managed]:
+    """The password files this host gets, each owned by the account that uses it."""
+    gept = {"user": data.gept_user, "group": data.gept_group, "mode": "0600"}
+    root = {"user": "root", "group": "root", "mode": "0600"}
+    roles: list[tuple[str, dict[str, str]]] = [(data.db_user, gept)]
+    if "ampere" in host.groups:
+        roles += [(data.db_engine_user, gept), (data.db_collectors_user, gept),
+                  (data.db_registry_user, root)]  # Ampere: only the root gate writes it
+    if "hydra" in host.groups:
+        roles.append((data.db_registry_user, gept))  # training and promotion run as gept
+    seen: dict[str, Managed] = {}
+    for role, owner in roles:
+        seen[role] = literal(secret(role_secret(role, data), data) + "\n",
+                             password_path(data, role), **owner)
+    return list(seen.values())
 
 
 @deploy("Write the gept configuration")
 def write_config() -> list[object]:
-    """Secrets and env files; returns the operations whose change needs a service restart."""
+    """Secrets and env files; returns the operations whose change needs a service restart.
+
+    The first operation returned writes the database passwords (PostgreSQL sets a role's
+    password when it changed).
+    """
     data = host.data
     owner = {"user": data.gept_user, "group": data.gept_group, "mode": "0600"}
-    password = files_present(name="Write the database password", files=[
-        literal(secret("db_password", data) + "\n", f"{data.config_dir}/db_password", **owner)])
+    password = files_present(name="Write the database passwords", files=password_files(data))
+    registry = {"registry_url": database_url(data, data.db_registry_user),
+                "registry_password_file": password_path(data, data.db_registry_user)}
     wanted = [rendered("app/gept.env.j2", f"{data.config_dir}/gept.env",
-                       database_url=database_url(data), **owner)]
+                       database_url=database_url(data), **registry, **owner)]
     if "ampere" in host.groups:
         wanted += [
             literal(secret("engine_api_key", data) + "\n", f"{data.config_dir}/engine_api_key",
                     **owner),
-            rendered("engine/engine.env.j2", f"{data.config_dir}/engine.env", **owner)]
+            rendered("engine/engine.env.j2", f"{data.config_dir}/engine.env",
+                     engine_database_url=database_url(data, data.db_engine_user),
+                     engine_password_file=password_path(data, data.db_engine_user), **owner),
+            # Host-side collector commands (backfill, gaps --repair) as the collectors' role:
+            # `set -a; . gept.env; . collectors.env; set +a`.
+            literal("# Managed by GePT deploys: host-side `gept collect` as gept_collectors.\n"
+                    f"GEPT_DATABASE_URL='{database_url(data, data.db_collectors_user)}'\n"
+                    "GEPT_DATABASE_PASSWORD_FILE="
+                    f"'{password_path(data, data.db_collectors_user)}'\n",
+                    f"{data.config_dir}/collectors.env", **owner)]
     return [password, files_present(name="Write the gept environment", files=wanted)]

@@ -30,7 +30,9 @@ def apply_model_pins(approval: str | None) -> None:
             continue
         server.shell(
             name=f"Promote model {model_id} in scope {scope}",
-            commands=[f"set -a && . {data.config_dir}/gept.env && set +a && "
+            # training.env: the registry's own role (the only one that may change ACTIVE).
+            commands=[f"set -a && . {data.config_dir}/gept.env && "
+                      f". {data.config_dir}/training.env && set +a && "
                       f"{venv}/gept models promote {int(model_id)} --json "
                       f"--approval {shlex.quote(approval)}"],
             _sudo=True, _use_sudo_login=False, _chdir="/")

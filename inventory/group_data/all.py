@@ -52,7 +52,18 @@ firewall_open_ports = [22, 8000]
 
 # -- database ---------------------------------------------------------------------------
 db_name = "osrs_data"
-db_user = "osrs_user"
+# One role per job (gept.db.roles explains each). The owner has no password: only root on
+# Ampere reaches it (peer, for migrations and grants). `db_user` is each host's default
+# service role, the one in gept.env and /etc/gept/db_password: inference (both hosts run an
+# inference cron), also used by the checks and the PostgreSQL exporter to read.
+db_owner = "osrs_user"
+db_user = "gept_inference"
+db_engine_user = "gept_engine"
+db_collectors_user = "gept_collectors"
+db_registry_user = "gept_registry"
+db_probe_user = "gept_probe"
+# OS accounts that may connect as the read-only probe role without a password (pg_ident).
+db_probe_os_users = ["gept-agent", "root", "postgres"]
 
 # -- schedules --------------------------------------------------------------------------
 collector_intervals = dict(COLLECTOR_INTERVALS)

@@ -51,7 +51,7 @@ def test_postgres_engine_collectors_crons_and_tunnel_run(converged_lab: Any) -> 
     assert lab.sh("hydra", "systemctl is-active gept-db-tunnel").strip() == "active"
     # The tunnel carries Hydra's database traffic to Ampere's PostgreSQL.
     count = lab.sh("hydra", "PGPASSWORD=$(cat /etc/gept/db_password) psql -h 127.0.0.1 "
-                   "-p 15432 -U osrs_user -d osrs_data -tAc 'SELECT count(*) FROM items'")
+                   "-p 15432 -U gept_inference -d osrs_data -tAc 'SELECT count(*) FROM items'")
     assert int(count.strip()) > 0
 
 

@@ -82,10 +82,4 @@ def test_a_real_plan_reports_the_zone_and_changes_nothing(converged_lab: Any) ->
              if line.startswith("gept-zone: ")]
     assert [z["zone"] for z in zones] == ["restart-postgres"]
     assert len(zones[0]["plan_hash"]) == 64
-    # Plan mode approves nothing: the planned operations reload, they never restart.
-    plan = json.loads(result.stdout)["plan"]
-    restart = [op for op in plan if "Restart PostgreSQL" in str(op.get("name"))]
-    assert all("ampere" not in (op.get("hosts_with_change") or [])
-               and "ampere" not in (op.get("hosts_with_conditional_change") or [])
-               for op in restart), restart
     assert snapshot(lab) == before

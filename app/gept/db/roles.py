@@ -329,3 +329,100 @@ def apply_grants(conn: psycopg.Connection[Any]) -> GrantReport:
 
 def _is_partition(table: str) -> bool:
     return bool(re.search(r"_p\d{6,8}$", table))
+
+
+# ------------------------------------------------------------------ drift (for the deploys)
+
+def expected_privileges(table: str) -> dict[str, set[str]]:
+    """Role -> privileges :func:`apply_grants` gives on ``table`` (roles with none omitted).
+
+    Example:
+        >>> sorted(expected_privileges("engine_trades")["gept_engine"])
+        ['DELETE', 'INSERT', 'SELECT', 'UPDATE']
+    """
+    out: dict[str, set[str]] = {PROBE: {"SELECT"}}
+    fam = family(table)
+    if fam is None:
+        return out
+    for role in SERVICE_ROLES:
+        privileges = ({"SELECT"} if fam in READS[role] else set()) | set(WRITES[role].get(fam, ()))
+        if privileges:
+            out[role] = privileges
+    return out
+
+
+def _body(definition: str) -> str:
+    return definition.split("$fn$")[1]
+
+
+FUNCTIONS = {"gept_ensure_partition": _body(ENSURE_PARTITION),
+             "gept_drop_old_predictions": _body(DROP_OLD_PREDICTIONS)}
+
+GRANTS_QUERY = (
+    "SELECT 'table', c.relname, coalesce(pg_get_userbyid(a.grantee), '-'), "
+    "coalesce(a.privilege_type, '-') FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN LATERAL aclexplode(c.relacl) a ON pg_get_userbyid(a.grantee) = ANY("
+    f"ARRAY[{', '.join(repr(r) for r in ROLES)}]) ON true "
+    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') "
+    "UNION ALL SELECT 'function', proname, md5(prosrc), '-' FROM pg_proc "
+    "WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'gept\\_%'"
+)
+
+
+def grants_drift(lines: list[str]) -> list[str]:
+    """What differs between :data:`GRANTS_QUERY`'s output and what the grants step gives.
+
+    Example:
+        >>> grants_drift(["table engine_x gept_engine SELECT"])[:1]
+        ['engine_x: gept_engine has SELECT, wants DELETE,INSERT,SELECT,UPDATE']
+    """
+    import hashlib
+
+    have: dict[str, dict[str, set[str]]] = {}
+    functions: dict[str, str] = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "table":
+            grants = have.setdefault(parts[1], {})
+            if parts[2] != "-":
+                grants.setdefault(parts[2], set()).add(parts[3])
+        elif len(parts) >= 3 and parts[0] == "function":
+            functions[parts[1]] = parts[2]
+    drift = []
+    for table in sorted(have):
+        want = expected_privileges(table)
+        for role in ROLES:
+            got, wanted = have[table].get(role, set()), want.get(role, set())
+            if got != wanted:
+                drift.append(f"{table}: {role} has {','.join(sorted(got)) or 'nothing'}, "
+                             f"wants {','.join(sorted(wanted)) or 'nothing'}")
+    for name, body in FUNCTIONS.items():
+        if functions.get(name) != hashlib.md5(body.encode()).hexdigest():  # noqa: S324
+            drift.append(f"function {name} missing or outdated")
+    return drift
+
+
+def role_query(owner: str = OWNER) -> str:
+    """One line per role: name and the attributes :func:`create_roles_sql` pins."""
+    names = ", ".join(repr(r) for r in (owner, *ROLES))
+    servers = ", ".join(repr(r) for r in SERVER_ROLES)
+    return (
+        "SELECT a.rolname, a.rolsuper, a.rolcreatedb, a.rolcreaterole, a.rolreplication, "
+        "a.rolbypassrls, a.rolcanlogin, a.rolpassword IS NOT NULL, "
+        "EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles s ON s.oid = m.roleid "
+        f"WHERE m.member = a.oid AND s.rolname IN ({servers})), "
+        "coalesce((SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting "
+        "WHERE setrole = a.oid AND setdatabase = 0), '-') "
+        f"FROM pg_authid a WHERE a.rolname IN ({names}) ORDER BY 1")
+
+
+def expected_roles(owner: str = OWNER) -> list[str]:
+    """:func:`role_query`'s lines (psql ``-A -t -F ' '``) when the roles are as designed."""
+    lines = []
+    for role in sorted((owner, *ROLES)):
+        password = "f" if role in (owner, PROBE) else "t"
+        settings = ("default_transaction_read_only=on,statement_timeout=30s"
+                    if role == PROBE else "-")
+        lines.append(f"{role} f f f f f t {password} f {settings}")
+    return lines
