@@ -16,6 +16,11 @@ The engine's requests rotate over styles, risks, capitals and slot counts.
 Then the history is grown tenfold, a new newest batch is committed, both servers are
 restarted and the engine is measured again.
 
+The web app's two other hot calls are measured the same way at 1x history, each against a
+bare POST route returning the engine's own answer: ``POST /api/v1/opportunities`` with the
+home page's typical filter bodies, and ``POST /api/v1/recommendations/update`` rotating over
+sell orders of 200 items (each path is requested once before the measured rounds).
+
 History: production predicts every 5 minutes (288 batches a day). Generating 30 days of
 that (8,640 batches, 1.45 billion rows) is beyond this machine, so the "30 days" history is
 30 older batches (one per day over 30 days; 5.2M rows with the newest) and the tenfold
@@ -29,7 +34,8 @@ Usage:
     .venv/bin/python bench/engine.py [--duration 4] [--rounds 3] [--older 30]
 
 The last line reads exactly:
-    engine: <rps> req/s = <ratio>x bare; p99 <ms> ms; 10x history <ratio>x
+    engine: <rps> req/s = <ratio>x bare; p99 <ms> ms; 10x history <ratio>x; opportunities
+    <r>x bare p99 <ms> ms; update <r>x bare p99 <ms> ms   (one line)
 """
 
 from __future__ import annotations
@@ -67,18 +73,36 @@ CONNECTIONS = 16
 
 # Fixed JSON for the bare app: path read from the environment when uvicorn imports us.
 BARE_BODY_ENV = "GEPT_BENCH_BARE_BODY"
+# The web app's typical home-page filter bodies (OpportunityBrowser: limit 30, page 1).
+OPPORTUNITY_BODIES = [
+    {"limit": 30, "offset": 0, "use_beta_model": False},
+    {"limit": 30, "offset": 0, "min_profit": 100000, "use_beta_model": False},
+    {"limit": 30, "offset": 0, "confidence": ["high", "medium"], "max_hours": 12,
+     "use_beta_model": False},
+    {"limit": 30, "offset": 30, "use_beta_model": False},
+]
 
 
 def _bare_app() -> Any:
-    """The baseline: FastAPI with one route returning a fixed document (no DB, no auth)."""
+    """The baseline: FastAPI with routes returning fixed documents (no DB, no auth).
+
+    ``GET /bare`` answers the recommendations body; ``POST /bare/<name>`` answers the body
+    saved as ``<name>.json`` beside it (the engine's own answers, captured once).
+    """
     from fastapi import FastAPI
 
-    body = json.loads(Path(os.environ[BARE_BODY_ENV]).read_text())
+    path = Path(os.environ[BARE_BODY_ENV])
+    body = json.loads(path.read_text())
+    posts = {f.stem: json.loads(f.read_text()) for f in path.parent.glob("post-*.json")}
     app = FastAPI()
 
     @app.get("/bare")
-    async def bare() -> dict[str, Any]:
-        return body  # type: ignore[no-any-return]
+    async def bare() -> Any:
+        return body
+
+    @app.post("/bare/{name}")
+    async def bare_post(name: str) -> Any:
+        return posts[name]
 
     return app
 
@@ -230,6 +254,74 @@ end
 """
 
 
+LUA_POST = """
+local bodies = {%s}
+local paths = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  local k = (n %% #bodies) + 1
+  return wrk.format("POST", paths[k], {["X-API-Key"] = "%s",
+                    ["Content-Type"] = "application/json"}, bodies[k])
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def _post_script(path: Path, route: str, bodies: list[dict[str, Any]]) -> None:
+    path.write_text(LUA_POST % (", ".join(_lua_string(json.dumps(b)) for b in bodies),
+                                ", ".join(_lua_string(route) for _ in bodies), API_KEY))
+
+
+def _update_bodies(port: int, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Sell orders of 200 items, as the web app's trade updates poll sends them."""
+    opps = httpx.post(f"http://127.0.0.1:{port}/api/v1/opportunities", headers=headers,
+                      json={"limit": 200}, timeout=30).json()["items"]
+    bodies = [{"item_id": o["item_id"], "order_type": "sell",
+               "user_price": o["sell_price"] + o["sell_price"] // 50, "quantity": o["quantity"],
+               "time_elapsed_minutes": 45, "use_beta_model": False, "model_id": o["model_id"],
+               "buy_price": o["buy_price"], "expected_hours": int(o["expected_hours"])}
+              for o in opps]
+    if len(bodies) < 100:
+        raise RuntimeError(f"only {len(bodies)} opportunities; the data is wrong")
+    return bodies
+
+
+def _warm(port: int, route: str, bodies: list[dict[str, Any]],
+          headers: dict[str, str]) -> bytes:
+    """Request every body once (the engine reads an item's rows on first use)."""
+    last = b""
+    for body in bodies:
+        resp = httpx.post(f"http://127.0.0.1:{port}{route}", json=body, headers=headers,
+                          timeout=30)
+        if resp.status_code != 200:
+            raise RuntimeError(f"{route} answered {resp.status_code}: {resp.text[:300]}")
+        last = resp.content
+    return last
+
+
+def measure_post(servers: Servers, duration: float, rounds: int, script: Path,
+                 name: str) -> dict[str, tuple[float, float, float]]:
+    """Alternating rounds of the bare POST route and the engine's route; best of each."""
+    results: dict[str, list[tuple[float, float, float]]] = {"bare": [], "engine": []}
+    for _ in range(rounds):
+        results["bare"].append(_wrk(f"http://127.0.0.1:{servers.bare_port}/bare/{name}",
+                                    duration, _bare_post_script(script)))
+        results["engine"].append(_wrk(f"http://127.0.0.1:{servers.engine_port}/", duration,
+                                      script))
+    return {k: max(v) for k, v in results.items()}
+
+
+def _bare_post_script(script: Path) -> Path:
+    """The same requests with the path left to the URL (the bare route ignores the body)."""
+    bare = script.with_name("bare-" + script.name)
+    bare.write_text(script.read_text().replace('paths[k]', 'wrk.path'))
+    return bare
+
+
 def _rec_paths() -> list[str]:
     paths = []
     for style in ("active", "hybrid", "passive"):
@@ -245,7 +337,7 @@ def _full_paths(port: int, headers: dict[str, str]) -> list[str]:
     full = []
     for path in _rec_paths():
         body = httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=10).json()
-        if len(body["recommendations"]) == body["slots"]:
+        if len(body) == int(path.rsplit("slots=", 1)[1]):   # the clients' bare array
             full.append(path)
     if not full:
         raise RuntimeError("no recommendation query fills its slots; the data is wrong")
@@ -364,7 +456,7 @@ def main() -> None:
                 servers.start_engine()
                 sample = _wait_http(f"http://127.0.0.1:{servers.engine_port}"
                                     "/api/v1/recommendations?capital=5000000&slots=8", headers)
-                recs = sample.json()["recommendations"]
+                recs = sample.json()
                 assert len(recs) == 8, f"expected 8 recommendations, got {len(recs)}"
                 paths = _full_paths(servers.engine_port, headers)
                 script.write_text(LUA_ROTATE % (", ".join(f'"{p}"' for p in paths), API_KEY))
@@ -372,9 +464,27 @@ def main() -> None:
                       "every slot", flush=True)
                 body = workdir / f"bare-{label}.json"
                 body.write_bytes(sample.content)
+                posts: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+                if label == "1x":
+                    port = servers.engine_port
+                    posts["opportunities"] = ("/api/v1/opportunities", OPPORTUNITY_BODIES)
+                    posts["update"] = ("/api/v1/recommendations/update",
+                                       _update_bodies(port, headers))
+                    for name, (route, bodies) in posts.items():
+                        answer = _warm(port, route, bodies, headers)
+                        (workdir / f"post-{name}.json").write_bytes(answer)
+                        _post_script(workdir / f"post-{name}.lua", route, bodies)
                 servers.start_bare(body)
                 result = measure(servers, args.duration, args.rounds, script)
                 summary[label] = result
+                for name in posts:
+                    extra = measure_post(servers, args.duration, args.rounds,
+                                         workdir / f"post-{name}.lua", f"post-{name}")
+                    summary[name] = extra
+                    (rb, _, pb), (re_, _, pe) = extra["bare"], extra["engine"]
+                    print(f"{name}: bare {rb:,.0f} req/s (p99 {pb:.2f} ms); engine "
+                          f"{re_:,.0f} req/s (p99 {pe:.2f} ms) = {re_ / rb:.2f}x bare",
+                          flush=True)
                 (rps_b, p50_b, p99_b), (rps_e, p50_e, p99_e) = result["bare"], result["engine"]
                 print(f"{label}: body {len(sample.content)} B; bare {rps_b:,.0f} req/s "
                       f"(p50 {p50_b:.2f} ms, p99 {p99_b:.2f} ms); engine {rps_e:,.0f} req/s "
@@ -392,8 +502,12 @@ def main() -> None:
     # alongside it (raw figures are printed too).
     print(f"10x vs 1x history: engine {rps_10 / rps_1:.2f}x raw req/s, "
           f"{ratio_10 / ratio_1:.2f}x relative to bare; p99 {p99_10:.1f} ms vs {p99_1:.1f} ms")
+    tail = ""
+    for name in ("opportunities", "update"):
+        (rb, _, _), (re_, _, pe) = summary[name]["bare"], summary[name]["engine"]
+        tail += f"; {name} {re_ / rb:.2f}x bare p99 {pe:.1f} ms"
     print(f"engine: {rps_1:.0f} req/s = {ratio_1:.2f}x bare; p99 {p99_1:.1f} ms; "
-          f"10x history {ratio_10 / ratio_1:.2f}x")
+          f"10x history {ratio_10 / ratio_1:.2f}x{tail}")
 
 
 if __name__ == "__main__":

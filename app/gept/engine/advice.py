@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gept.market.tax import tax_per_item
+from gept.market.tax import TAX_CAP_PER_ITEM, TAX_FREE_BELOW, tax_per_item
 
 MARKET_FILL = 0.9
 WAIT_AT = 0.5
@@ -76,8 +76,18 @@ def fill_at(order: Order, window: Sequence[dict[str, Any]]) -> float:
 
 
 def break_even(buy_price: int) -> int:
-    """The lowest sell price that returns the buy price after GE tax."""
-    price = buy_price
+    """The lowest sell price that returns the buy price after GE tax.
+
+    Example:
+        >>> [break_even(p) for p in (40, 100, 1_500_000, 300_000_000)]
+        [40, 102, 1530612, 305000000]
+    """
+    # sell - floor(sell * 2 / 100) is non-decreasing in sell: start just under the exact
+    # answer of the uncapped tax (or the capped one) and step up a few gp.
+    if buy_price < TAX_FREE_BELOW:
+        return buy_price
+    guess = min(buy_price * 100 // 98, buy_price + TAX_CAP_PER_ITEM)
+    price = max(buy_price, guess - 2)
     while price - tax_per_item(price) < buy_price:
         price += 1
     return price
