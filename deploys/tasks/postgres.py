@@ -70,7 +70,8 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
     systemd.service(name="Restart PostgreSQL (coordinated: restart-postgres)", service=unit,
                     restarted=True, _if=lambda: tuned.did_change() and restart_allowed)
 
-    psql = "cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1"
+    # Every psql below runs from / (_chdir): the postgres user cannot read root's home.
+    psql = "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1"
     # The role statements carry no secret: a root-only file, re-run only when the roles on
     # the server differ from the design (one fact, so a converged host changes nothing).
     scripts = files_present(name="Write the role definitions", files=[
@@ -80,14 +81,14 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
     created = server.shell(
         name="Create the per-job PostgreSQL roles (owner, engine, collectors, inference, "
              "registry, probe)",
-        commands=[f"{psql} -d postgres -f - < {ROLES_SQL}"],
+        commands=[f"{psql} -d postgres -f - < {ROLES_SQL}"], _chdir="/",
         _if=None if drift else scripts.did_change)
     postgres.database(name=f"Create the {data.db_name} database", database=data.db_name,
                       owner=data.db_owner, encoding="UTF8", _sudo=True, _sudo_user="postgres",
                       _use_sudo_login=False, _chdir="/")
     server.shell(name=f"Close large objects to every role in {data.db_name}",
                  commands=[f"{psql} -d {shlex.quote(data.db_name)} -f - < {DATABASE_SQL}"],
-                 _if=created.did_change)
+                 _chdir="/", _if=created.did_change)
     # Each password is read on the host from its 0600 file into a psql variable.
     commands = []
     for role in services:

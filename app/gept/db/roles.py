@@ -366,7 +366,8 @@ GRANTS_QUERY = (
     f"ARRAY[{', '.join(repr(r) for r in ROLES)}]) ON true "
     "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') "
     "UNION ALL SELECT 'function', proname, md5(prosrc), '-' FROM pg_proc "
-    "WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'gept\\_%'"
+    "WHERE pronamespace = 'public'::regnamespace AND proname IN ("
+    "'gept_ensure_partition', 'gept_drop_old_predictions')"
 )
 
 
