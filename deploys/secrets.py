@@ -19,6 +19,8 @@ NAMES = {
     # gept_inference's password (the hosts' default role, in /etc/gept/db_password).
     "db_password": "GEPT_DB_PASSWORD",
     "engine_api_key": "GEPT_ENGINE_API_KEY",
+    # HMAC secret shared with the web app (its WEBHOOK_SECRET): webhooks in, alerts out.
+    "webhook_secret": "GEPT_WEBHOOK_SECRET",
     # The other per-job roles (gept.db.roles); the owner and the probe have no password.
     "db_password_gept_engine": "GEPT_DB_PASSWORD_GEPT_ENGINE",
     "db_password_gept_collectors": "GEPT_DB_PASSWORD_GEPT_COLLECTORS",

@@ -39,6 +39,7 @@ SUB_APPS: list[tuple[str, str, str]] = [
     ("runbook", "gept.runbook.cli", "app"),
     ("coordinate", "gept.runbook.cli", "coordinate_app"),
     ("lab", "gept.lab.cli", "app"),
+    ("web", "gept.engine.webenv", "app"),
 ]
 # (name, module, function): single commands mounted at the top level.
 COMMANDS: list[tuple[str, str, str]] = [

@@ -180,11 +180,38 @@ def api_key() -> str:
 
 
 def engine_url() -> str:
-    """The engine as published by the lab on this machine."""
+    """The engine as the lab publishes it on this machine: Caddy's TLS port on Ampere."""
     from gept.lab.topology import LabTopology
 
-    port = LabTopology.from_env().host("ampere").published["engine"]
-    return f"http://127.0.0.1:{port}"
+    port = LabTopology.from_env().host("ampere").published["engine_tls"]
+    return f"https://127.0.0.1:{port}"
+
+
+def lab_ca() -> str:
+    """The lab CA that signed the engine's TLS certificate (made by the deploys)."""
+    from gept.lab.topology import LabTopology
+
+    return str(LabTopology.from_env().state_dir / "secrets" / "engine-tls-ca.crt")
+
+
+def web_wiring() -> str:
+    """``gept web env`` for the lab, and one TLS call to the engine, as text to print."""
+    import httpx
+
+    from gept.engine.webenv import render, vercel_env
+    from gept.inventory import load_inventory
+
+    env = render(vercel_env(load_inventory(INVENTORY).host("ampere")), "production")
+    url = f"{engine_url()}/api/v1/recommendations"
+    resp = httpx.get(url, params={"capital": 10_000_000, "slots": 4}, timeout=10,
+                     headers={"X-API-Key": api_key()}, verify=lab_ca())
+    body = resp.json()
+    first = body[0]["item"] if isinstance(body, list) and body else "-"
+    return (f"{env}\n\n$ curl --cacert {lab_ca()} -H 'X-API-Key: ...' "
+            f"'{url}?capital=10000000&slots=4'\n"
+            f"HTTP {resp.status_code} over {resp.extensions.get('http_version', b'').decode()}"
+            f" TLS: {len(body) if isinstance(body, list) else 0} recommendations "
+            f"(first: {first})")
 
 
 def recommendations(base_url: str | None = None, attempts: int = 30) -> list[Any]:
@@ -200,7 +227,8 @@ def recommendations(base_url: str | None = None, attempts: int = 30) -> list[Any
     for _ in range(attempts):
         try:
             resp = httpx.get(url, params={"capital": 10_000_000, "slots": 4},
-                             headers={"X-API-Key": api_key()}, timeout=10)
+                             headers={"X-API-Key": api_key()}, timeout=10,
+                             verify=lab_ca() if url.startswith("https:") else True)
             if resp.status_code == 200:
                 body: list[Any] = resp.json()  # the clients' bare array (web-contract W1)
                 return body
@@ -290,6 +318,8 @@ GePT is running in the lab (converged in {result['converge_seconds']} s).
   checks:      gept check
   runbooks:    gept runbook list
   tear down:   gept lab down""")
+    print("\nThe web app's wiring (gept web env --inventory inventory/lab.py) and one TLS call:")
+    print(web_wiring())
     return 0
 
 

@@ -9,6 +9,9 @@ from gept.lab.topology import LabTopology
 
 secrets_dir = str(LabTopology.from_env().state_dir / "secrets")
 generate_secrets = True
+# The engine's TLS certificate comes from a lab CA in secrets_dir (deploys/tls.py); tests
+# and `gept web env` trust engine-tls-ca.crt from there.
+engine_tls_lab_ca = True
 
 task_type = "CPU"
 gpu_devices = ""

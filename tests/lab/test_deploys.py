@@ -69,10 +69,10 @@ def test_engine_unit_is_hardened_and_secrets_are_private(converged_lab: Any) -> 
     assert all(line.startswith("600 ") for line in modes.strip().split("\n")[1:]), modes
 
 
-def test_firewall_opens_only_ssh_and_the_engine(converged_lab: Any) -> None:
+def test_firewall_opens_only_ssh_and_the_engines_tls_port(converged_lab: Any) -> None:
     rules = converged_lab.sh("ampere", "nft list table inet gept_firewall")
     assert "policy drop" in rules
-    assert "tcp dport { 22, 8000 } accept" in rules
+    assert "tcp dport { 22, 443 } accept" in rules
 
 
 def test_engine_answers_from_a_model_trained_in_the_lab(converged_lab: Any) -> None:
@@ -129,6 +129,8 @@ def test_production_inventory_plans_against_lab_hosts_only(converged_lab: Any) -
         "GEPT_KNOWN_HOSTS": str(topo.known_hosts_path),
         "GEPT_DB_PASSWORD": "plan-only-not-a-real-password",
         "GEPT_ENGINE_API_KEY": "plan-only-not-a-real-api-key",
+        "GEPT_WEBHOOK_SECRET": "plan-only-not-a-real-webhook-secret",
+        "GEPT_ENGINE_DOMAIN": "engine.gept.example",
         "GEPT_DEPLOY_PLAN_ONLY": "1",
     }
     pyinfra = Path(sys.executable).with_name("pyinfra")

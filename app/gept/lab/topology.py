@@ -38,6 +38,7 @@ PORTS: dict[str, dict[str, tuple[int, int]]] = {
     "ampere": {
         "ssh": (22, 2221),
         "engine": (8000, 18000),
+        "engine_tls": (443, 18443),
         "status": (8080, 18080),
         "prometheus": (9090, 19090),
         "alertmanager": (9093, 19093),
