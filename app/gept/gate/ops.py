@@ -108,8 +108,9 @@ def collector_logs(facts: HostFacts, name: str, lines: str) -> str:
 
 def inference_log(facts: HostFacts, lines: str) -> str:
     """The last lines of the inference log."""
+    count = _lines(lines)  # refuse a bad argument before touching anything
     text = Path(facts.inference_log).read_text(errors="replace").splitlines()
-    return "\n".join(text[-_lines(lines):])
+    return "\n".join(text[-count:])
 
 
 def main(argv: list[str] | None = None) -> int:
