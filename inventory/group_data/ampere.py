@@ -1,7 +1,5 @@
 """Ampere: PostgreSQL, the recommendation engine, collectors, monitoring, fallback inference."""
 
-import os
-
 app_root = "/opt/recommendation-engine"
 
 # PostgreSQL tuning, rendered into conf.d. Settings in `postgres_restart_settings` need a
@@ -24,14 +22,9 @@ postgres_restart_settings = ["listen_addresses", "max_connections", "shared_buff
 engine_bind = "127.0.0.1"
 engine_workers = 2
 engine_tls_port = 443
-# Production: the public name the web app (Vercel) calls; Caddy gets its certificate (ACME).
-# The lab sets engine_tls_lab_ca instead (group_data/lab.py): a local CA, no ACME.
-engine_tls_domain = os.environ.get("GEPT_ENGINE_DOMAIN", "")
-engine_tls_acme_email = os.environ.get("GEPT_ENGINE_ACME_EMAIL", "ops@gept.example")
+# Where the certificate comes from and which web app the engine calls back differ between
+# production (group_data/production.py: ACME for a public name) and the lab (lab.py).
 engine_max_body_bytes = 65536
-# The web app's endpoints the engine calls back (E1 alerts, E2 resync); empty: not called.
-web_alerts_url = os.environ.get("GEPT_WEB_ALERTS_URL", "")
-web_resync_url = os.environ.get("GEPT_WEB_RESYNC_URL", "")
 # Ampere's firewall: SSH and the engine's TLS port (the engine's own port is loopback only).
 firewall_open_ports = [22, 443]
 

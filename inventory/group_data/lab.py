@@ -12,6 +12,10 @@ generate_secrets = True
 # The engine's TLS certificate comes from a lab CA in secrets_dir (deploys/tls.py); tests
 # and `gept web env` trust engine-tls-ca.crt from there.
 engine_tls_lab_ca = True
+# The web app in the lab is a stand-in on Ampere (tests/lab/test_web_lab.py starts it);
+# the price-drop monitor runs every 10 s instead of 300 so the test need not wait.
+web_alerts_url = "http://127.0.0.1:8099/api/webhooks/alerts"
+price_drop_monitor_interval = 10
 
 task_type = "CPU"
 gpu_devices = ""
