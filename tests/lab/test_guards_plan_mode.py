@@ -83,3 +83,24 @@ def test_a_real_plan_reports_the_zone_and_changes_nothing(converged_lab: Any) ->
     assert [z["zone"] for z in zones] == ["restart-postgres"]
     assert len(zones[0]["plan_hash"]) == 64
     assert snapshot(lab) == before
+
+
+def test_deleting_intervals_json_does_not_blind_the_intervals_zone(converged_lab: Any) -> None:
+    """The zone reads what the collectors run with (their containers' environment)."""
+    lab = converged_lab
+    record = f"{lab.inventory.host('ampere').data['collectors_dir']}/intervals.json"
+    intervals = dict(lab.inventory.host("ampere").data["collector_intervals"])
+    changed = {**intervals, "5m": intervals["5m"] * 2}
+    lab.sh("ampere", f"mv {record} {record}.saved")
+    try:
+        before = snapshot(lab)
+        result = pyinfra(["-y", "--json", INVENTORY, demo.SITE, "--limit", "ampere", "--data",
+                          f"collector_intervals={json.dumps(changed)}"])
+        assert result.returncode == 3, (result.returncode, result.stderr[-3000:])
+        refusal = next(json.loads(line) for line in result.stderr.splitlines()
+                       if line.startswith("{") and '"changes"' in line)
+        assert {"collector": "5m", "from": intervals["5m"], "to": changed["5m"]} in (
+            refusal["changes"]), refusal
+        assert snapshot(lab) == before, "a refused deploy changed a host"
+    finally:
+        lab.sh("ampere", f"mv {record}.saved {record}")
