@@ -128,8 +128,10 @@ def start_simulator(hosts: Hosts) -> None:
         f"/usr/local/bin/gept market simulate --host 127.0.0.1 --port {SIM_PORT} "
         f"--items {SIM_ITEMS} --seed 7"))
     for _ in range(60):
-        probe = hosts.lab.run("ampere", f"curl -fsS -o /dev/null "
-                              f"http://127.0.0.1:{SIM_PORT}/api/v1/osrs/mapping", timeout=30)
+        # Named, as every client must be: the simulator refuses curl's default agent (403).
+        probe = hosts.lab.run("ampere", "curl -fsS -o /dev/null -A 'gept-demo/0.1 "
+                              f"(lab@gept.example)' http://127.0.0.1:{SIM_PORT}"
+                              "/api/v1/osrs/mapping", timeout=30)
         if probe.returncode == 0:
             return
         time.sleep(1)

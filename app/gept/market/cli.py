@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 @app.command("simulate")
 def simulate(
     port: int = typer.Option(8765, "--port", help="Port to listen on (0: any free port)."),
-    items: int = typer.Option(4000, "--items", help="Number of synthetic items."),
+    items: int = typer.Option(4300, "--items",
+                              help="Number of synthetic items (4,300: the real catalogue)."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same market, byte for byte."),
     host: str = typer.Option("127.0.0.1", "--host", help="Bind address (loopback by default)."),
     fault_rate: float = typer.Option(0.0, "--fault-rate",
@@ -36,12 +37,13 @@ def simulate(
 ) -> None:
     """Serve a synthetic OSRS Wiki prices API (same endpoints and shapes) until stopped.
 
-    Endpoints: /latest /5m /1h /mapping /timeseries /news.rss /players, also under
-    /api/v1/osrs. Faults per request with ?fault=503 or the header X-Sim-Fault; scripted
-    with POST /_sim/faults; the clock with POST /_sim/clock.
+    Endpoints: /latest /5m /1h /24h /volumes /mapping /timeseries /news.rss /players, also
+    under /api/v1/osrs; the prices endpoints refuse (403) a missing or default User-Agent.
+    Faults per request with ?fault=503 or the header X-Sim-Fault; scripted with
+    POST /_sim/faults; the clock with POST /_sim/clock.
 
     Example:
-        $ gept market simulate --port 8765 --items 4000 --seed 1
+        $ gept market simulate --port 8765 --seed 1
         $ GEPT_WIKI_BASE_URL=http://127.0.0.1:8765 gept collect 5m --once
     """
     from gept.market.simulator import FaultPlan, SimClock, SimulatorServer, SyntheticMarket

@@ -43,7 +43,7 @@ def test_history_arrays_shape_and_nan_for_missing() -> None:
     assert h.timestamps[1] - h.timestamps[0] == 300
     missing = np.isnan(h.avg_high_price)
     assert np.array_equal(missing, h.high_price_volume == 0)
-    assert 0.0 < missing.mean() < 0.5
+    assert 0.2 < missing.mean() < 0.9  # most items trade in few 5-minute blocks
     one = m.history_arrays(T0, T0 + timedelta(hours=1), item_ids=[int(m.item_ids[4])])
     assert np.array_equal(np.nan_to_num(one.avg_low_price[:, 0]),
                           np.nan_to_num(h.avg_low_price[:12, 4]))
@@ -54,12 +54,12 @@ def test_realistic_ranges_nulls_max_price_and_idle_stretches() -> None:
     h = m.history_arrays(T0, T0 + timedelta(days=2))
     high = h.avg_high_price
     assert np.nanmin(high) >= 1
-    assert np.nanmax(high) == MAX_PRICE
+    assert any(r.high == MAX_PRICE for r in m.latest(T0))  # pinned at the GE maximum
     assert np.nanmin(h.avg_low_price) >= 1
     both = ~np.isnan(high) & ~np.isnan(h.avg_low_price)
     assert (high[both] >= h.avg_low_price[both]).all()
     assert h.high_price_volume.min() >= 0
-    assert h.high_price_volume.max() > 1_000_000
+    assert 100_000 < h.high_price_volume.max() <= 1_380_000  # the real 5-minute maximum
     idle = (h.high_price_volume == 0) & (h.low_price_volume == 0)
     # Some items stop trading for whole stretches (72 consecutive idle 5m blocks = 6 h).
     run = np.zeros(idle.shape[1], dtype=int)
@@ -95,25 +95,31 @@ def test_latest_times_are_before_now_and_match_the_price_level() -> None:
             continue
         assert row.high_time is not None
         assert row.high_time <= now
+        if row.item_id not in block:  # not traded in that block, or not in /mapping
+            continue
         ref = block[row.item_id].avg_high_price
         if ref is not None and row.high_time > now - timedelta(minutes=10):
             assert abs(row.high - ref) <= max(2, 0.2 * ref)
 
 
-def test_timeseries_is_365_complete_blocks_before_now() -> None:
+def test_timeseries_is_the_last_300_traded_blocks_before_now() -> None:
     m = SyntheticMarket(10, 1)
     item = int(m.item_ids[3])
-    rows = m.timeseries(item, 3600, T0 + timedelta(minutes=30))
-    assert len(rows) == 365
-    assert rows[-1].timestamp == T0 - timedelta(hours=1)
-    assert all(b.timestamp - a.timestamp == timedelta(hours=1)
+    now = T0 + timedelta(minutes=30)
+    rows = m.timeseries(item, 3600, now)
+    assert 0 < len(rows) <= 300
+    assert rows[-1].timestamp <= T0 - timedelta(hours=1)
+    assert all(b.timestamp > a.timestamp and (b.timestamp - a.timestamp).seconds % 3600 == 0
                for a, b in itertools.pairwise(rows))
+    assert rows[0].timestamp >= T0 - timedelta(hours=365)
+    assert all(r.high_price_volume or r.low_price_volume for r in rows)  # no both-null points
 
 
 def test_market_start_means_no_rows_before_it() -> None:
     m = SyntheticMarket(10, 1, start=T0)
     assert m.block(T0 - timedelta(minutes=5)).rows == ()
-    assert len(m.block(T0).rows) == 10
+    assert m.block(T0).rows  # open: the traded items
+    assert m.latest(T0 - timedelta(minutes=5)) == []
 
 
 def test_bad_arguments_are_refused_with_the_field_named() -> None:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from gept.core.errors import GeptError, InvalidInput
 from gept.market.simulator import render
+from gept.market.simulator.agents import PRICE_PATHS, blocked
 from gept.market.simulator.faults import Fault
 
 if TYPE_CHECKING:
@@ -27,8 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/osrs"
-MARKET_PATHS = frozenset({"/latest", "/5m", "/1h", "/mapping", "/timeseries", "/news.rss",
-                          "/players"})
+MARKET_PATHS = PRICE_PATHS | {"/news.rss", "/players"}
 MAX_CONTROL_BODY = 64 * 1024
 SLOW_CHUNKS = 20
 
@@ -145,10 +145,17 @@ class Handler(BaseHTTPRequestHandler):
         if path not in MARKET_PATHS:
             self._send(Response(404, render.error_body(f"no endpoint {path}")))
             return
+        agent = self.headers.get("User-Agent", "")
+        if path in PRICE_PATHS and blocked(agent):
+            sim.count(path, agent)
+            self._send(Response(403, render.error_body(
+                "blocked User-Agent: name your tool and a contact, e.g. "
+                "'gept-collector/0.1 (ops@example.org)'")))
+            return
         if method == "HEAD":  # reachability probes: never counted, never faulted
             self._send(sim.answer(path, query, wrong_types=False))
             return
-        sim.count(path, self.headers.get("User-Agent", ""))
+        sim.count(path, agent)
         fault = sim.faults.choose(path, self._requested_fault(query))
         if fault is None:
             self._send(sim.answer(path, query, wrong_types=False))

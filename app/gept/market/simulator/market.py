@@ -11,16 +11,18 @@ random-access and costs O(items), vectorised with numpy:
   and "dead" stretches (6-hour chunks in which an item does not trade at all: null prices,
   zero volume) are hashed per block or per chunk.
 
-The item set covers what the real market has: prices from a few gp to 2,147,483,647 (a few
-items pinned at the maximum), thin and enormous volumes, buy limits, missing alch values and
-examine texts, and items that rarely or never trade.
+The item set covers what the real market has (``docs/operations-reference.md``, "The OSRS
+Wiki prices API"): prices from a few gp to 2,147,483,647 (a few items pinned at the maximum),
+volumes up to about a million per 5 minutes, most items trading rarely (a 5-minute block
+lists about a third of the catalogue, an hourly one about two thirds), and a few that never
+trade. The catalogue (``/mapping``) is built by ``gept.market.simulator.catalogue``.
 
 Example:
     >>> from datetime import UTC, datetime
-    >>> m = SyntheticMarket(items=20, seed=7)
+    >>> m = SyntheticMarket(items=200, seed=7)
     >>> snap = m.block(datetime(2026, 1, 1, tzinfo=UTC))
-    >>> len(snap.rows), snap.rows[0].timestamp.isoformat()
-    (20, '2026-01-01T00:00:00+00:00')
+    >>> 0 < len(snap.rows) < 200, snap.rows[0].timestamp.isoformat()
+    (True, '2026-01-01T00:00:00+00:00')
     >>> m.block(datetime(2026, 1, 1, tzinfo=UTC)) == snap
     True
 """
@@ -37,6 +39,7 @@ import numpy.typing as npt
 
 from gept.core.errors import InvalidInput
 from gept.market.models import MAX_PRICE, ItemMapping, LatestPrice, PriceBlock, Snapshot
+from gept.market.simulator.catalogue import DEFAULT_ITEMS, catalogue
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -50,15 +53,12 @@ DEAD_CHUNK = 6 * 3600
 """Items stop trading in whole chunks of this many seconds."""
 MAX_HISTORY_CELLS = 50_000_000
 """``history_arrays`` refuses requests larger than this (blocks x items): ~1.6 GB."""
-
-_ADJ = ("Rune", "Adamant", "Mithril", "Dragon", "Bronze", "Iron", "Steel", "Black", "White",
-        "Granite", "Crystal", "Ancient", "Blessed", "Gilded", "Toxic", "Infernal", "Twisted",
-        "Arcane", "Saradomin", "Zamorak", "Guthix", "Armadyl", "Bandos", "Volcanic", "Frozen")
-_NOUN = ("platebody", "scimitar", "bar", "ore", "logs", "rune", "arrow", "bolts", "shield",
-         "helm", "boots", "gloves", "staff", "potion(4)", "seed", "herb", "fish", "pie",
-         "amulet", "ring", "bones", "dart", "javelin", "cape", "crossbow")
-_LIMITS = (8, 40, 70, 100, 125, 500, 1000, 2000, 5000, 6000, 10000, 11000, 13000, 18000,
-           25000, 30000)
+TRADES_LOG10_MEAN, TRADES_LOG10_SD = -1.0, 1.2
+"""log10 of an item's trades per 5 minutes and side: the coverage of blocks follows from it."""
+TIMESERIES_POINTS, TIMESERIES_LOOKBACK = 300, 365
+"""``/timeseries`` answers the last 300 traded blocks among the last 365."""
+UNLISTED_SINCE = 1_650_000_000
+"""Trades of the ids /latest has and /mapping lacks are from the two years after Apr 2022."""
 
 _C1 = np.uint64(0x9E3779B97F4A7C15)
 _C2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -115,7 +115,7 @@ class MarketHistory:
     low_price_volume: I64
 
     def snapshots(self) -> Iterator[Snapshot]:
-        """The same data as ``Snapshot`` objects, block by block."""
+        """The same data as ``Snapshot`` objects, block by block (traded items only)."""
         ids = [int(i) for i in self.item_ids]
         for t, epoch in enumerate(self.timestamps):
             ts = datetime.fromtimestamp(int(epoch), UTC)
@@ -129,10 +129,12 @@ def _opt(value: float) -> int | None:
 
 def _rows(ts: datetime, ids: list[int], high: F64, hvol: I64, low: F64, lvol: I64
           ) -> tuple[PriceBlock, ...]:
+    """The traded items of one block (the API leaves the others out)."""
     return tuple(
         PriceBlock(item_id, ts, _opt(h), int(hv), _opt(lo), int(lv))
         for item_id, h, hv, lo, lv in zip(ids, high.tolist(), hvol.tolist(), low.tolist(),
                                           lvol.tolist(), strict=True)
+        if hv or lv
     )
 
 
@@ -140,17 +142,18 @@ class SyntheticMarket:
     """A seeded synthetic market of ``items`` items.
 
     Args:
-        items: number of items (1 to 100,000).
+        items: number of items (1 to 100,000); ``DEFAULT_ITEMS`` (4,300) is the real size.
         seed: the same seed gives the same items and the same prices, byte for byte.
         start: when the market opens; blocks before it are empty (None: always open).
 
     Example:
         >>> m = SyntheticMarket(items=50, seed=1)
-        >>> len(m.mapping()), m.mapping()[0].item_id
-        (50, 7)
+        >>> len(m.mapping()), len(m.item_ids)
+        (50, 50)
     """
 
-    def __init__(self, items: int, seed: int, start: datetime | None = None) -> None:
+    def __init__(self, items: int = DEFAULT_ITEMS, seed: int = 0,
+                 start: datetime | None = None) -> None:
         if not 1 <= items <= 100_000:
             raise InvalidInput("items must be between 1 and 100000", field="items")
         self.n_items = items
@@ -163,51 +166,58 @@ class SyntheticMarket:
         log10p = rng.uniform(0.3, 8.7, items)
         self._pinned = np.zeros(items, dtype=bool)
         if items >= 10:  # a few items sit at the GE's maximum price, as real ones do
-            pinned = rng.choice(items, size=max(1, items // 400), replace=False)
+            pinned = rng.choice(items, size=max(1, items // 1000), replace=False)
             self._pinned[pinned] = True
             log10p[pinned] = np.log10(MAX_PRICE) + 0.01
         self._log_base: F64 = log10p * np.log(10.0)
         self._sigma: F64 = np.where(self._pinned, 0.001, rng.uniform(0.02, 0.10, items))
         self._spread: F64 = rng.uniform(0.002, 0.04, items)
-        log10v = np.clip(5.0 - 0.65 * log10p + rng.normal(0.0, 0.8, items), -1.5, 6.0)
-        if items >= 20:  # a couple of rune-like items with enormous volume
-            log10v[rng.choice(items, size=2, replace=False)] = rng.uniform(6.7, 7.4, 2)
-        self._rate: F64 = 10.0 ** log10v  # expected trades per 5 minutes, per side
+        # Trades per 5 minutes and per side: most items trade rarely (a real 5-minute block
+        # lists 35-38 % of the catalogue, an hourly one 62-75 %), cheap ones more often.
+        log10_trades = np.clip(rng.normal(TRADES_LOG10_MEAN, TRADES_LOG10_SD, items)
+                               - 0.12 * (log10p - 4.5), -4.5, 1.3)
+        # Items per trade: thousands for runes and arrows, one for a party hat.
+        log10_lot = np.clip(3.3 - 0.6 * log10p + rng.normal(0.0, 0.4, items), 0.0, 3.9)
+        if items >= 20:  # a couple of rune-like items with the market's largest volume
+            big = rng.choice(items, size=2, replace=False)
+            log10_trades[big], log10_lot[big] = 1.45, 3.8
+        # Items at the maximum price trade steadily (real /1h blocks average up to 2.1e9).
+        log10_trades = np.where(self._pinned, np.maximum(log10_trades, 0.3), log10_trades)
+        self._trades: F64 = 10.0 ** log10_trades
+        self._lot: F64 = 10.0 ** log10_lot
         illiquid = rng.random(items) < 0.15
         self._dead_prob: F64 = np.where(illiquid, rng.uniform(0.02, 0.5, items), 0.0)
-        self._never: npt.NDArray[np.bool_] = (rng.random(items) < 0.01) & ~self._pinned
-        self._mapping = self._make_mapping(rng, log10p)
+        self._never: npt.NDArray[np.bool_] = (rng.random(items) < 0.03) & ~self._pinned
+        side = rng.random(items)  # one side never traded (0.5 %), one side years stale (2 %)
+        self._one_sided = np.where(side < 0.0025, 1, np.where(side < 0.005, 2, 0))
+        self._ancient: F64 = np.where((side >= 0.005) & (side < 0.025),
+                                      rng.uniform(30, 1450, items) * 86400.0, 0.0)
+        self._same_time = rng.random(items) < 0.01  # one trade matched both sides
+        self._mapping = catalogue(rng, self.item_ids.tolist(), log10p.tolist())
         self._index = {int(i): k for k, i in enumerate(self.item_ids)}
+        self._unlisted = self._make_unlisted(rng)
 
     # -- static data ----------------------------------------------------------------------
 
-    def _make_mapping(self, rng: np.random.Generator, log10p: F64) -> list[ItemMapping]:
-        rows: list[ItemMapping] = []
-        seen: set[str] = set()
-        for k in range(self.n_items):
-            item_id = int(self.item_ids[k])
-            name = f"{_ADJ[int(rng.integers(len(_ADJ)))]} {_NOUN[int(rng.integers(len(_NOUN)))]}"
-            if name in seen:
-                name = f"{name} ({item_id})"
-            seen.add(name)
-            value = int(min(MAX_PRICE, max(1, round(10 ** log10p[k] * rng.uniform(0.2, 1.1)))))
-            has_alch = rng.random() > 0.03
-            has_limit = rng.random() > 0.05
-            rows.append(ItemMapping(
-                item_id=item_id,
-                name=name,
-                examine=None if rng.random() < 0.02 else f"A synthetic {name.lower()}.",
-                members=bool(rng.random() < 0.6),
-                value=value,
-                lowalch=value * 2 // 5 if has_alch else None,
-                highalch=value * 3 // 5 if has_alch else None,
-                limit=int(rng.choice(_LIMITS)) if has_limit else None,
-                icon=f"{name.replace(' ', '_')}.png",
-            ))
-        return rows
+    def _make_unlisted(self, rng: np.random.Generator) -> list[LatestPrice]:
+        """Ids the real /latest has and /mapping does not (16 of ~4,300): old, odd trades."""
+        listed = set(self._index)
+        top = int(self.item_ids[-1]) if self.n_items else 0
+        rows: list[LatestPrice] = []
+        while len(rows) < self.n_items // 270:
+            item_id = int(rng.integers(1, top + 50))
+            if item_id in listed:
+                continue
+            listed.add(item_id)
+            price = int(10 ** rng.uniform(1, 8))
+            when = datetime.fromtimestamp(int(UNLISTED_SINCE + rng.uniform(0, 6e7)), UTC)
+            one = rng.random() < 0.5
+            rows.append(LatestPrice(item_id, price if one else None, when if one else None,
+                                    None if one else price, None if one else when))
+        return sorted(rows, key=lambda r: r.item_id)
 
     def mapping(self) -> list[ItemMapping]:
-        """Static data of every item, ordered by id (the ``/mapping`` rows)."""
+        """Static data of every item, sorted by name (the ``/mapping`` rows)."""
         return list(self._mapping)
 
     def index_of(self, item_id: int) -> int:
@@ -250,25 +260,31 @@ class SyntheticMarket:
         low = mid * (1.0 - half * (0.5 + _u01(self._seed, keys, knot, 2)))
         low = np.clip(np.floor(low), 1, MAX_PRICE)
         high = np.clip(np.maximum(np.ceil(high), low), 1, MAX_PRICE)
-        # A daily rhythm (busier in the European/American evening) and log-normal noise.
+        # A daily rhythm (busier in the European/American evening) that a day-long block
+        # averages out, and log-normal-like noise that narrows as blocks get longer.
         hour = (epochs[:, None] % 86400) / 86400.0
-        rhythm = 1.0 + 0.5 * np.sin(2.0 * np.pi * (hour - 0.4))
-        rate = self._rate[idx][None, :] * (step / 300.0) * rhythm
+        rhythm = (1.0 + 0.2 * np.sin(2.0 * np.pi * (hour - 0.4)) if step < 86400
+                  else np.ones_like(hour))
+        blocks = step / 300.0
+        expected = self._trades[idx][None, :] * blocks * rhythm
+        spread_noise = 0.3 / blocks ** 0.25
         volumes = []
         for salt in (3, 4):
-            # Clipped so the heavy tail stays plausible (at most ~20x the usual rate).
-            u = np.clip(_u01(self._seed, keys, knot, salt), 1e-4, 1 - 1e-4)
-            noise = np.exp(0.6 * np.log(u / (1.0 - u)) * 0.55)
+            u = np.clip(_u01(self._seed, keys, knot, salt), 0.01, 0.99)
+            noise = np.exp(spread_noise * np.log(u / (1.0 - u)))
             jitter = _u01(self._seed, keys, knot, salt + 10)
-            volumes.append(np.floor(rate * noise + jitter).astype(np.int64))
+            trades = np.floor(expected * noise + jitter)
+            size = self._lot[idx][None, :] * (0.5 + _u01(self._seed, keys, knot, salt + 20))
+            volumes.append(np.where(trades > 0, np.maximum(trades, np.round(trades * size)),
+                                    0).astype(np.int64))
         hvol, lvol = volumes
         chunk = epochs[:, None] // DEAD_CHUNK
         dead = _u01(self._seed, keys, chunk, 5) < self._dead_prob[idx][None, :]
         dead = dead | self._never[idx][None, :]
         if self.start_epoch is not None:
             dead = dead | (epochs[:, None] < self.start_epoch)
-        hvol = np.where(dead, 0, hvol)
-        lvol = np.where(dead, 0, lvol)
+        hvol = np.where(dead | (self._one_sided[idx][None, :] == 1), 0, hvol)
+        lvol = np.where(dead | (self._one_sided[idx][None, :] == 2), 0, lvol)
         high = np.where(hvol > 0, high, np.nan)
         low = np.where(lvol > 0, low, np.nan)
         return high, hvol, low, lvol
@@ -276,28 +292,40 @@ class SyntheticMarket:
     # -- public views ---------------------------------------------------------------------
 
     def block(self, ts: datetime, step: int = 300) -> Snapshot:
-        """The block starting at ``ts`` (a multiple of ``step``) with one row per item.
+        """The block starting at ``ts`` (a multiple of ``step``): one row per traded item.
 
-        Items that do not trade in the block have null prices and zero volumes.
+        Items that did not trade in the block are left out, as the real API leaves them out;
+        an item that traded on one side only has a null average and a zero volume on the
+        other.
 
         Raises:
             InvalidInput: when ``ts`` is naive or not aligned to ``step``.
         """
-        epoch = _aligned(ts, step)
+        return self.window(_aligned(ts, step), step)
+
+    def window(self, epoch: int, seconds: int) -> Snapshot:
+        """Trades in ``[epoch, epoch + seconds)`` whatever the alignment (``/24h``)."""
         when = datetime.fromtimestamp(epoch, UTC)
         if self.start_epoch is not None and epoch < self.start_epoch:
             return Snapshot(when, ())  # before the market opened: no rows at all
         idx = np.arange(self.n_items, dtype=np.int64)
-        high, hvol, low, lvol = self._compute(np.array([epoch], dtype=np.int64), step, idx)
+        high, hvol, low, lvol = self._compute(np.array([epoch], dtype=np.int64), seconds, idx)
         ids = [int(i) for i in self.item_ids]
         return Snapshot(when, _rows(when, ids, high[0], hvol[0], low[0], lvol[0]))
+
+    def volumes(self, now: datetime) -> dict[int, int]:
+        """Items traded over the day before ``now`` (``/volumes``), both sides together."""
+        epoch = _epoch(now)
+        day = self.window(epoch - epoch % 300 - 86400, 86400)
+        return {r.item_id: r.high_price_volume + r.low_price_volume for r in day.rows}
 
     def history_arrays(self, start: datetime, end: datetime, step: int = 300,
                        item_ids: list[int] | None = None) -> MarketHistory:
         """Blocks from ``start`` (inclusive) to ``end`` (exclusive) as numpy arrays.
 
         The fast path for bulk generation: 50 items x 30 days of 5-minute blocks is
-        432,000 cells and takes a fraction of a second.
+        432,000 cells and takes a fraction of a second. Unlike ``block``, every item has a
+        column in every row (NaN prices and zero volumes where it did not trade).
 
         Raises:
             InvalidInput: for unaligned bounds or a request above ``MAX_HISTORY_CELLS``.
@@ -333,23 +361,32 @@ class SyntheticMarket:
             yield from self.history_arrays(datetime.fromtimestamp(lo, UTC),
                                            datetime.fromtimestamp(hi, UTC), step).snapshots()
 
-    def timeseries(self, item_id: int, step: int, now: datetime, points: int = 365
-                   ) -> list[PriceBlock]:
-        """The last ``points`` complete blocks of one item before ``now`` (``/timeseries``)."""
+    def timeseries(self, item_id: int, step: int, now: datetime,
+                   points: int = TIMESERIES_POINTS) -> list[PriceBlock]:
+        """The last ``points`` traded blocks of one item before ``now`` (``/timeseries``).
+
+        Blocks in which the item did not trade are skipped, so the series has gaps, as the
+        real one does; it looks back at most ``TIMESERIES_LOOKBACK`` blocks.
+        """
         epoch = _epoch(now)
         last = epoch - epoch % step - step
-        first = last - (points - 1) * step
+        first = last - (TIMESERIES_LOOKBACK - 1) * step
         hist = self.history_arrays(datetime.fromtimestamp(first, UTC),
                                    datetime.fromtimestamp(last + step, UTC), step, [item_id])
-        return [s.rows[0] for s in hist.snapshots()]
+        rows = [s.rows[0] for s in hist.snapshots() if s.rows]
+        return rows[-points:]
 
     def latest(self, ts: datetime) -> list[LatestPrice]:
         """Each item's most recent instant buy (high) and sell (low) at or before ``ts``.
 
-        Liquid items traded seconds ago; thin ones hours ago; an item inside a dead stretch
-        last traded before it began; items that never trade have all fields null.
+        Liquid items traded seconds ago; thin ones hours or days ago; a few have one side
+        years old or never traded (null price, null time); items that never traded are left
+        out, and a few ids that ``/mapping`` does not list are in. Each trade's price carries
+        its own noise, so the latest low is above the latest high for about a sixth of items.
         """
         now = _epoch(ts)
+        if self.start_epoch is not None and now < self.start_epoch:
+            return []
         idx = np.arange(self.n_items, dtype=np.int64)
         keys = self._keys[None, :]
         knot = np.array([[now // 60]], dtype=np.int64)
@@ -359,20 +396,31 @@ class SyntheticMarket:
         result: list[list[Any]] = []
         for side, salt in (("high", 6), ("low", 7)):
             u = np.clip(_u01(self._seed, keys, knot, salt)[0], 1e-12, 1.0)
-            gap = -np.log(u) * 300.0 / np.maximum(self._rate, 1e-3)
-            gap = np.minimum(gap, 30 * 86400.0)
+            gap = -np.log(u) * 330.0 / np.maximum(self._trades, 1e-4)
+            gap = np.minimum(gap, 120 * 86400.0)
+            if side == "high":  # the stale side of the few years-old entries
+                gap = np.maximum(gap, self._ancient)
             when = np.where(dead_now, chunk_start - 1 - gap, now - gap).astype(np.int64)
             mid = np.exp(self._log_mid(when.astype(np.float64)[None, :], idx))[0]
-            half = self._spread / 2.0
-            raw = mid * (1.0 + half) if side == "high" else mid * (1.0 - half)
+            z = np.log(np.clip(_u01(self._seed, keys, knot, salt + 10)[0], 1e-6, 1 - 1e-6))
+            jitter = np.exp(self._spread * 0.4 * z / 1.7)  # per-trade noise, ~spread wide
+            sign = 1.0 if side == "high" else -1.0
+            raw = mid * (1.0 + sign * self._spread / 3.0) * jitter
             price = np.clip(np.round(raw), 1, MAX_PRICE).astype(np.int64)
+            price = np.where(self._pinned, MAX_PRICE, price)
             result.append([price.tolist(), when.tolist()])
         (hp, ht), (lp, lt) = result
+        lt = np.where(self._same_time & (self._ancient == 0), ht, lt).tolist()
         rows: list[LatestPrice] = []
         for k, item_id in enumerate(self.item_ids.tolist()):
-            if self._never[k] or (self.start_epoch is not None and now < self.start_epoch):
-                rows.append(LatestPrice(item_id, None, None, None, None))
+            if self._never[k]:
                 continue
-            rows.append(LatestPrice(item_id, hp[k], datetime.fromtimestamp(ht[k], UTC),
-                                    lp[k], datetime.fromtimestamp(lt[k], UTC)))
-        return rows
+            high_side = self._one_sided[k] != 1
+            low_side = self._one_sided[k] != 2
+            rows.append(LatestPrice(
+                item_id, hp[k] if high_side else None,
+                datetime.fromtimestamp(ht[k], UTC) if high_side else None,
+                lp[k] if low_side else None,
+                datetime.fromtimestamp(lt[k], UTC) if low_side else None))
+        rows.extend(self._unlisted)
+        return sorted(rows, key=lambda r: r.item_id)

@@ -64,28 +64,49 @@ def latest_body(rows: Sequence[LatestPrice], wrong_types: bool = False) -> bytes
     return _dump({"data": data})
 
 
+_SHORT_ORDER = ("highalch", "members", "name", "examine", "id", "value", "icon", "lowalch")
+"""The key order of real /mapping entries that lack a key (``limit`` or the alch values)."""
+
+
+def _mapping_obj(r: ItemMapping) -> dict[str, Any]:
+    if r.limit is not None and r.highalch is not None and r.lowalch is not None:
+        return {"examine": r.examine, "id": r.item_id, "members": r.members,
+                "lowalch": r.lowalch, "limit": r.limit, "value": r.value,
+                "highalch": r.highalch, "icon": r.icon, "name": r.name}
+    full = {"highalch": r.highalch, "members": r.members, "name": r.name,
+            "examine": r.examine, "id": r.item_id, "value": r.value, "icon": r.icon,
+            "lowalch": r.lowalch, "limit": r.limit}
+    obj = {key: full[key] for key in _SHORT_ORDER if full[key] is not None}
+    if r.limit is not None:
+        obj["limit"] = r.limit
+    return obj
+
+
 def mapping_body(rows: Sequence[ItemMapping], wrong_types: bool = False) -> bytes:
     """``/mapping``: a JSON array; ``lowalch``, ``highalch`` and ``limit`` absent when unknown."""
-    out: list[dict[str, Any]] = []
-    for i, r in enumerate(rows):
-        obj: dict[str, Any] = {"examine": r.examine, "id": r.item_id, "members": r.members}
-        for key, value in (("lowalch", r.lowalch), ("limit", r.limit)):
-            if value is not None:
-                obj[key] = value
-        obj["value"] = r.value
-        if r.highalch is not None:
-            obj["highalch"] = r.highalch
-        obj["icon"] = r.icon
-        obj["name"] = r.name
-        out.append(_spoil(obj, "value", i, wrong_types))
-    return _dump(out)
+    return _dump([_spoil(_mapping_obj(r), "value", i, wrong_types) for i, r in enumerate(rows)])
+
+
+def volumes_body(volumes: dict[int, int], now: float) -> bytes:
+    """``/volumes``: ``{"timestamp": <when computed, not aligned>, "data": {"<id>": n}}``."""
+    return _dump({"timestamp": int(now), "data": {str(k): v for k, v in volumes.items()}})
+
+
+def empty_block_body(ts: int) -> bytes:
+    """A block that is not complete yet: no data, in the same spacing as every other body."""
+    return _dump({"data": {}, "timestamp": ts})
 
 
 def timeseries_body(rows: Sequence[PriceBlock], item_id: int, wrong_types: bool = False
                     ) -> bytes:
-    """``/timeseries``: ``{"data": [{"timestamp", "avgHighPrice", ...}], "itemId": id}``."""
-    data = [_spoil({"timestamp": _epoch(r.timestamp), **_block_obj(r)}, "avgLowPrice", i,
-                   wrong_types) for i, r in enumerate(rows)]
+    """``/timeseries``: ``{"data": [{"timestamp", "avgHighPrice", ...}], "itemId": id}``.
+
+    The point keys come in the real API's order, both prices before both volumes.
+    """
+    data = [_spoil({"timestamp": _epoch(r.timestamp), "avgHighPrice": r.avg_high_price,
+                    "avgLowPrice": r.avg_low_price, "highPriceVolume": r.high_price_volume,
+                    "lowPriceVolume": r.low_price_volume}, "avgLowPrice", i, wrong_types)
+            for i, r in enumerate(rows)]
     return _dump({"data": data, "itemId": item_id})
 
 
@@ -108,6 +129,8 @@ def _hash01(*parts: int) -> float:
     return (x >> 11) / float(1 << 53)
 
 
+NEWS_BASE = "https://secure.runescape.com/m=news"
+"""Article links as the real feed writes them (never fetched by the simulator's clients)."""
 _TOPICS = ("Varlamore", "Leagues", "Deadman", "Poll", "Clue Scroll", "Grand Exchange",
            "Wilderness", "Slayer", "Quest", "Raids")
 _CATEGORIES = ("Game Updates", "Community", "Future Updates", "Dev Blogs")
@@ -126,20 +149,24 @@ def news_rss(now: float, seed: int, items: int = 10) -> bytes:
             topic = _TOPICS[int(_hash01(seed, d, 2) * len(_TOPICS))]
             category = _CATEGORIES[int(_hash01(seed, d, 3) * len(_CATEGORIES))]
             published = datetime.fromtimestamp(d * 86400 + 11 * 3600, UTC)
-            link = f"https://sim.invalid/news/{d}"
+            slug = f"{topic.lower().replace(' ', '-')}-update--fixes-{d}"
+            link = f"{NEWS_BASE}/{slug}?oldschool=1"  # the real guid is the link
             entries.append(
                 "<item>"
                 f"<title>{escape(topic)} update &amp; fixes ({published:%d %b %Y})</title>"
                 f"<description>{escape(f'<p>This week brings {topic} changes.</p>')}"
                 "</description>"
-                f"<link>{link}</link><guid isPermaLink=\"true\">{link}</guid>"
                 f"<category>{escape(category)}</category>"
+                f"<link>{link}</link><guid isPermaLink=\"true\">{link}</guid>"
                 f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>"
+                f"<enclosure url=\"{NEWS_BASE}/img/{slug}.jpg\" type=\"image/jpeg\" "
+                "length=\"0\"/>"
                 "</item>")
         d -= 1
     return ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-            "<rss version=\"2.0\"><channel><title>Old School RuneScape News (simulated)</title>"
-            "<link>https://sim.invalid/news</link><description>Synthetic feed</description>"
+            "<rss version=\"2.0\"><channel><title>Old School RuneScape Recent News</title>"
+            f"<link>{NEWS_BASE}/list?oldschool=1</link>"
+            "<description>The latest news from Old School RuneScape</description>"
             + "".join(entries) + "</channel></rss>").encode()
 
 
@@ -155,5 +182,5 @@ def players_html(now: float, seed: int) -> bytes:
     """An HTML page containing the sentence the player-count collector looks for."""
     count = player_count(now, seed)
     return ("<!DOCTYPE html><html><head><title>Old School RuneScape</title></head><body>"
-            f"<p class=\"player-count\">There are currently {count:,} people playing!</p>"
+            f"<p class='player-count'>There are currently {count:,} people playing!</p>"
             "</body></html>").encode()

@@ -4,8 +4,10 @@ Standard library only (``ThreadingHTTPServer``): one thread per connection is pl
 tests and the lab (dozens of concurrent requests), and it starts in-process in milliseconds.
 
 Market endpoints (also under the real prefix ``/api/v1/osrs``): ``/latest[?id=]``,
-``/5m[?timestamp=]``, ``/1h[?timestamp=]``, ``/mapping``, ``/timeseries?timestep=&id=``,
-``/news.rss`` and ``/players``. Control endpoints (never faulted):
+``/5m[?timestamp=]``, ``/1h[?timestamp=]``, ``/24h``, ``/volumes``, ``/mapping``,
+``/timeseries?timestep=&id=``, ``/news.rss`` and ``/players``. The prices endpoints answer
+403 to a missing or a library's default User-Agent, as the real API does
+(``gept.market.simulator.agents``). Control endpoints (never faulted, never refused):
 
 * ``GET|POST|DELETE /_sim/faults``: read, add to (``{"next": ["503", {"kind": "timeout",
   "delay": 2}], "paths": ["/5m"]}``, ``{"next": 3, "kind": "429"}`` or
@@ -32,6 +34,7 @@ from typing import Any
 
 from gept.core.errors import InvalidInput
 from gept.market.simulator import render
+from gept.market.simulator.catalogue import DEFAULT_ITEMS
 from gept.market.simulator.faults import FaultPlan, SimClock
 from gept.market.simulator.handler import MARKET_PATHS, Handler, Response, SimHTTPServer
 from gept.market.simulator.market import SyntheticMarket
@@ -43,7 +46,8 @@ class SimulatorServer:
     """The simulator, bound on construction (so ``port`` is known), served by ``start()``.
 
     Args:
-        market: the market to serve; or give ``items`` and ``seed`` to build one.
+        market: the market to serve; or give ``items`` (default 4,300, the real catalogue's
+            size) and ``seed`` to build one.
         host: bind address (loopback by default).
         port: 0 picks a free port; read it back from ``port`` / ``url``.
         faults: the fault plan (``self.faults``), e.g. with a rate preset from the CLI.
@@ -56,7 +60,7 @@ class SimulatorServer:
         >>> sim.stop()
     """
 
-    def __init__(self, market: SyntheticMarket | None = None, *, items: int = 100,
+    def __init__(self, market: SyntheticMarket | None = None, *, items: int = DEFAULT_ITEMS,
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0,
                  faults: FaultPlan | None = None, clock: SimClock | None = None) -> None:
         self.market = market or SyntheticMarket(items=items, seed=seed)
@@ -176,11 +180,20 @@ class SimulatorServer:
             if ts % step:
                 raise InvalidInput(f"timestamp must be a multiple of {step}", field="timestamp")
             if ts > latest_block:  # the block is not complete yet: the API has no data
-                return Response(200, json.dumps({"data": {}, "timestamp": ts}).encode())
+                return Response(200, render.empty_block_body(ts))
             when = datetime.fromtimestamp(ts, UTC)
             return Response(200, self._cached(
                 (path, ts, wrong_types),
                 lambda: render.snapshot_body(self.market.block(when, step), wrong_types)))
+        if path == "/24h":  # the day up to the latest complete 5-minute block
+            start = int(now) - int(now) % 300 - 86400
+            return Response(200, self._cached(
+                (path, start, wrong_types),
+                lambda: render.snapshot_body(self.market.window(start, 86400), wrong_types)))
+        if path == "/volumes":
+            volumes = self.market.volumes(datetime.fromtimestamp(int(now), UTC))
+            # Computed a little after a block closed: the real timestamp is not aligned.
+            return Response(200, render.volumes_body(volumes, int(now) - int(now) % 300 - 233))
         if path == "/latest":
             latest = self.market.latest(datetime.fromtimestamp(int(now), UTC))
             if "id" in query:
