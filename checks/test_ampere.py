@@ -235,9 +235,14 @@ def _as_postgres(ampere: Target, database: str, query: str) -> Any:
 
 
 def _probe(ampere: Target, query: str) -> Any:
-    """A query as the runbook runner renders SQL steps (root is in the probe's peer map)."""
+    """A query as the runbook runner renders SQL steps (root is in the probe's peer map).
+
+    ``query`` may hold several ``-c`` commands separated by `` -c `` (each its own
+    transaction, as psql runs them).
+    """
+    commands = " ".join(f"-c {shlex.quote(q)}" for q in query.split(" -c "))
     return ampere.run(f"cd / && psql -X -q -A -t -v ON_ERROR_STOP=1 -U gept_probe "
-                      f"-d {shlex.quote(str(ampere.get('db_name')))} -c {shlex.quote(query)}")
+                      f"-d {shlex.quote(str(ampere.get('db_name')))} {commands}")
 
 
 def test_database_roles_as_designed(ampere: Target) -> None:
@@ -270,7 +275,7 @@ def test_probe_role_reads_without_a_password(ampere: Target) -> None:
 
 @pytest.mark.parametrize("attempt", [
     "BEGIN READ WRITE; UPDATE model_registry SET status = status; COMMIT",
-    "SET default_transaction_read_only = off; DELETE FROM prediction_batches",
+    "SET default_transaction_read_only = off -c DELETE FROM prediction_batches",
     "BEGIN READ WRITE; ALTER TABLE predictions ADD COLUMN probe_was_here int; COMMIT",
     "COPY (SELECT 1) TO PROGRAM 'id'",
     "BEGIN READ WRITE; CREATE TEMP TABLE t (i int); COMMIT",
