@@ -26,8 +26,9 @@ def test_ports_shift_with_the_offset_and_names_with_the_prefix(tmp_path: Path) -
     ampere = lab.host("ampere")
     assert ampere.container == "second-ampere"
     assert lab.network == "second-net"
-    assert ampere.published == {"ssh": 2321, "engine": 18100, "status": 18180,
-                                "prometheus": 19190, "alertmanager": 19193, "grafana": 13101}
+    assert ampere.published == {"ssh": 2321, "engine": 18100, "engine_tls": 18543,
+                                "status": 18180, "prometheus": 19190, "alertmanager": 19193,
+                                "grafana": 13101}
     assert lab.host("hydra").published == {"ssh": 2322}
 
 
