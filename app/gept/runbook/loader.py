@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,26 @@ class Problem:
 
 
 def fail(problems: list[Problem]) -> InvalidInput:
-    """One ``InvalidInput`` (exit 2) carrying every problem; the first one in the message."""
+    """One ``InvalidInput`` (exit 2) carrying every problem, each on its own line.
+
+    Example:
+        >>> print(fail([Problem("a.yaml", 3, "class", "unknown class"),
+        ...             Problem("a.yaml", 10, "steps[0].timout", "unknown key")]).message)
+        2 problems:
+          a.yaml:3: class: unknown class
+          a.yaml:10: steps[0].timout: unknown key
+    """
     first = problems[0]
-    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    return InvalidInput(f"{first}{more}", file=first.file, line=first.line, field=first.field,
+    message = (str(first) if len(problems) == 1 else f"{len(problems)} problems:\n"
+               + "\n".join(f"  {p}" for p in problems))
+    return InvalidInput(message, file=first.file, line=first.line, field=first.field,
                         problems=[p.to_dict() for p in problems])
+
+
+def problems_of(exc: InvalidInput, path: Path) -> list[Problem]:
+    """The located problems an ``InvalidInput`` from :func:`load_file` carries."""
+    found = exc.details.get("problems") or [Problem(str(path), 0, "", exc.message).to_dict()]
+    return [Problem(**p) for p in found]
 
 
 def field_path(loc: Path_) -> str:
@@ -258,9 +274,7 @@ def load_dir(directory: Path | None = None) -> Catalog:
         try:
             rb = load_file(path)
         except InvalidInput as exc:
-            found = exc.details.get("problems") or [Problem(str(path), 0, "", exc.message)
-                                                     .to_dict()]
-            problems.extend(Problem(**p) for p in found)
+            problems.extend(problems_of(exc, path))
             continue
         runbooks[rb.name] = rb
         files[rb.name] = path
@@ -310,8 +324,33 @@ def load_closure(name: str, directory: Path | None = None) -> Catalog:
     return catalog
 
 
+def _use_sites(data: Any, path: Path_ = ()) -> Iterator[tuple[Path_, str]]:
+    """Every ``use: {runbook: X}`` in a runbook document: (path of ``runbook``, X)."""
+    if isinstance(data, dict):
+        use = data.get("use")
+        if isinstance(use, dict) and isinstance(use.get("runbook"), str):
+            yield (*path, "use", "runbook"), use["runbook"]
+        for key, value in data.items():
+            yield from _use_sites(value, (*path, key))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _use_sites(item, (*path, i))
+
+
+def _locator(file: str) -> tuple[Located, dict[str, Path_]]:
+    """The file's lines and where it first uses each runbook (empty if unreadable)."""
+    try:
+        doc = parse(Path(file).read_text(encoding="utf-8", errors="replace"), file)
+    except (OSError, InvalidInput):
+        return Located(None), {}
+    sites: dict[str, Path_] = {}
+    for loc, target in _use_sites(doc.data):
+        sites.setdefault(target, loc)
+    return doc, sites
+
+
 def check_references(catalog: Catalog) -> list[Problem]:
-    """Refuse ``use:`` of unknown runbooks and cycles (a uses b uses a)."""
+    """Refuse ``use:`` of unknown runbooks and cycles (a uses b uses a), each located."""
     problems: list[Problem] = []
 
     def uses(rb: Runbook) -> list[str]:
@@ -319,25 +358,30 @@ def check_references(catalog: Catalog) -> list[Problem]:
 
     for name, rb in catalog.runbooks.items():
         file = str(catalog.files[name])
+        doc, sites = _locator(file) if uses(rb) else (Located(None), {})
+
+        def at(target: str, message: str, file: str = file, doc: Located = doc,
+               sites: dict[str, Path_] = sites) -> Problem:
+            loc = sites.get(target, ("steps",))
+            return Problem(file, doc.line_of(loc), field_path(loc), message)
+
         for target in uses(rb):
             if target not in catalog.runbooks:
-                problems.append(Problem(file, 0, "steps.use.runbook",
-                                        f"uses unknown runbook {target!r}"))
+                problems.append(at(target, f"uses unknown runbook {target!r}"))
         for step in rb.all_steps():
             used = catalog.runbooks.get(step.use.runbook) if step.use else None
             missing = sorted(set(used.zones) - set(rb.zones)) if used else []
-            if missing:
-                problems.append(Problem(file, 0, "zones",
-                                        f"uses {used.name if used else ''!r} which touches "
-                                        f"zones {missing}; declare them"))
+            if used and missing:
+                problems.append(at(used.name, f"uses {used.name!r} which touches zones "
+                                              f"{missing}; declare them in zones:"))
         # Depth-first search for a path back to ``name``.
         stack: list[tuple[str, tuple[str, ...]]] = [(t, (name, t)) for t in uses(rb)]
         seen: set[str] = set()
         while stack:
             current, trail = stack.pop()
             if current == name:
-                problems.append(Problem(file, 0, "steps.use.runbook",
-                                        "cycle in runbook references: " + " -> ".join(trail)))
+                problems.append(at(trail[1], "cycle in runbook references: "
+                                   + " -> ".join(trail)))
                 break
             if current in seen or current not in catalog.runbooks:
                 continue

@@ -86,8 +86,15 @@ def show(name: str, directory: Path | None = None,
 
 def validate(paths: list[Path] | None = None, directory: Path | None = None) -> dict[str, Any]:
     """Validate files (or the whole directory, with references). Raises on any problem."""
-    if paths:
-        names = [loader.load_file(p).name for p in paths]
+    if paths:  # every file's problems, not the first file's only
+        names, problems = [], []
+        for path in paths:
+            try:
+                names.append(loader.load_file(path).name)
+            except InvalidInput as exc:
+                problems.extend(loader.problems_of(exc, path))
+        if problems:
+            raise loader.fail(problems)
     else:
         names = sorted(loader.load_dir(directory).runbooks)
     result: dict[str, Any] = {"status": "valid", "runbooks": names}

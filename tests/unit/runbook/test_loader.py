@@ -201,3 +201,50 @@ def test_a_run_loads_only_its_runbook_and_references(tmp_path: Path) -> None:
         loader.load_closure("demo", tmp_path)
     with pytest.raises(InvalidInput, match="no runbook named 'nope'"):
         loader.load_closure("nope", tmp_path)
+
+
+SEVERAL = """\
+name: demo
+description: five mistakes, the typo among them
+class: sometimes
+targets: ampere
+steps:
+  - name: restart
+    run: echo restart
+    timout: 60
+  - name: wait
+    wait_until:
+      run: echo ok
+      timeout: many
+verify:
+  - name: health
+    run: echo ok
+    retries: 3
+"""
+
+
+def test_validate_prints_every_problem_with_file_line_and_field(tmp_path: Path) -> None:
+    broken = _write(tmp_path, "demo", SEVERAL)
+    other = _write(tmp_path, "other", GOOD.replace("demo", "other") + "    bogus: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "gept.cli", "runbook", "validate",
+                           str(broken), str(other)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "more)" not in proc.stderr
+    for line, field in ((3, "class"), (8, "steps[0].timout"),
+                        (12, "steps[1].wait_until.timeout"), (16, "verify[0].retries")):
+        assert f"{broken}:{line}: {field}: " in proc.stderr, (field, proc.stderr)
+    assert f"{other}:8: steps[0].bogus: unknown key" in proc.stderr  # the second file too
+    body = json.loads(subprocess.run(
+        [sys.executable, "-m", "gept.cli", "runbook", "validate", "--dir", str(tmp_path),
+         "--json"], capture_output=True, text=True, timeout=60).stdout)
+    assert [(p["line"], p["field"]) for p in body["problems"]] == [
+        (3, "class"), (8, "steps[0].timout"), (12, "steps[1].wait_until.timeout"),
+        (16, "verify[0].retries"), (8, "steps[0].bogus")]
+
+
+def test_reference_problems_point_at_the_use_line(tmp_path: Path) -> None:
+    _write(tmp_path, "demo", GOOD + "  - name: more\n    use:\n      runbook: nowhere\n")
+    with pytest.raises(InvalidInput) as err:
+        loader.load_dir(tmp_path)
+    (problem,) = err.value.details["problems"]
+    assert (problem["line"], problem["field"]) == (10, "steps[1].use.runbook")
