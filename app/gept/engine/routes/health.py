@@ -101,5 +101,8 @@ async def metrics(state: StateDep, request: Request) -> Response:
                 m.inference_last_failed.labels(row["role"]).set(1 if row["last_failed"] else 0)
     except DB_ERRORS as exc:
         state.mark_down(exc)
+    monitor = getattr(request.app.state, "monitor", None)
+    if monitor is not None:
+        m.alert_monitor_lag.set(monitor.lag_seconds())
     m.db_up.set(1 if state.db_up else 0)
     return Response(m.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
