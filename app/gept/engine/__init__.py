@@ -17,13 +17,25 @@ Environment (prefix ``GEPT_``; see ``gept.core.config.Settings``):
 * ``GEPT_LOG_LEVEL`` (INFO writes one access line per request, with its request id) and
   ``GEPT_LOG_JSON`` (true for journald/agents)
 
-Routes: ``/healthz`` ``/ready`` ``/api/v1/health`` ``/metrics`` (no key) and, with
-``X-API-Key``: ``/api/v1/recommendations[/{id}]``, ``/api/v1/predictions/{item_id}``,
-``/api/v1/items/search``, ``/api/v1/items/{item_id}/price-history``, ``/api/v1/models``.
-OpenAPI at ``/docs`` and ``/openapi.json``.
+Web app settings (``gept.engine.websettings``): ``GEPT_WEBHOOK_SECRET[_FILE]``,
+``GEPT_WEB_ALERTS_URL``, ``GEPT_WEB_RESYNC_URL``, ``GEPT_WEB_USERS_DSN[_FILE]``,
+``GEPT_ENGINE_MAX_BODY_BYTES`` (65536), ``GEPT_PRICE_DROP_MONITOR_INTERVAL`` (300),
+``GEPT_CROWDING_LIMIT`` (20).
 
-Modules: ``main`` (``create_app``), ``deps`` (dependencies), ``routes/``, ``cache`` (the
-newest batch in memory, database reachability), ``recommend`` (ranking, sizing, tax),
-``policy`` (styles and risks), ``repository`` (every SQL statement), ``security`` (key,
-rate limits), ``middleware`` (request ids, metrics, access log), ``metrics``, ``schemas``.
+Routes: ``/healthz`` ``/ready`` ``/api/v1/health`` ``/metrics`` (no key); the clients'
+contract (web-contract.md), with ``X-API-Key``: ``GET /api/v1/recommendations`` (a bare
+camelCase array), ``/api/v1/recommendations/item/{id}``, ``/api/v1/recommendations/{rec_id}``,
+``POST /api/v1/recommendations/update``, ``POST /api/v1/recommendations/{rec_id}/outcome``,
+``POST /api/v1/opportunities``, ``POST /api/v1/feedback``, ``/api/v1/feedback/analytics``,
+``/api/v1/users/{hash}/stats``, ``/api/v1/items/search``, ``/api/v1/items/{id}/price-history``;
+``POST /webhooks/trades`` (HMAC-signed, no key). Our own: ``/api/v1/flips[/{id}]``,
+``/api/v1/predictions/{item_id}``, ``/api/v1/models``. OpenAPI at ``/docs``.
+
+Modules: ``main`` (``create_app``), ``deps``, ``routes/``, ``cache`` (the newest batch in
+memory), ``recommend`` (ranking, sizing, tax), ``contract`` (the clients' shapes, rec ids,
+categories, trend, why chips), ``advice`` (order updates), ``opportunities`` (route),
+``trades`` (the persistent registry, resync), ``webhook`` (HMAC), ``alerts`` (the price-drop
+monitor, E1), ``crowding``, ``outcomes``, ``prices``, ``webenv`` (``gept web env``),
+``policy``, ``repository``, ``security``, ``middleware``, ``metrics``, ``schemas`` /
+``webschemas``.
 """
