@@ -39,7 +39,7 @@ CONTRACT_REC_ID_PATTERN = CONTRACT_REC_ID.pattern
 WIKI_IMAGES = "https://oldschool.runescape.wiki/images/"
 
 CATEGORY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Runes", (" rune",)),
+    ("Runes", (" rune$",)),
     ("Potions", ("potion", "brew", "(4)", "(3)", "(2)", "(1)", "elixir")),
     ("Food", ("shark", "lobster", "karambwan", "anglerfish", "manta ray", "swordfish",
               "monkfish", "tuna", "pie", "pizza", "cake", "stew", "trout", "salmon")),
@@ -62,14 +62,15 @@ CATEGORY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Raw materials", ("hide", "leather", "flax", "bowstring", "essence", "sand", "clay",
                        "feather", "scale", "shard")),
 )
-"""Category by the first matching word in the item's name (checked in this order)."""
+"""Category by the first matching word in the item's name (checked in this order); a word
+ending in ``$`` must end the name ("Nature rune" is a rune, "Rune platebody" is not)."""
 
 
 def category_of(name: str, *, members: bool | None) -> str:
     """The item's category by :data:`CATEGORY_RULES`, else by its members flag."""
     lowered = f" {name.lower()}"
     for category, words in CATEGORY_RULES:
-        if any(w in lowered for w in words):
+        if any(lowered.endswith(w[:-1]) if w.endswith("$") else w in lowered for w in words):
             return category
     return "Members" if members else "Free-to-play"
 
