@@ -44,6 +44,16 @@ def granted(pg_server: PgServer) -> Iterator[Callable[[str], psycopg.Connection[
         migrate(owner)
         report = roles.apply_grants(owner)
         assert report.unclassified == [], report.unclassified
+        # The deploys' drift check agrees: nothing to converge right after the grants step.
+        lines = [" ".join(str(v) for v in row) for row in owner.execute(
+            roles.GRANTS_QUERY).fetchall()]
+        assert roles.grants_drift(lines) == []
+        owner.execute("GRANT INSERT ON predictions TO gept_engine")
+        lines = [" ".join(str(v) for v in row) for row in owner.execute(
+            roles.GRANTS_QUERY).fetchall()]
+        assert roles.grants_drift(lines) == [
+            "predictions: gept_engine has INSERT,SELECT, wants SELECT"]
+        roles.apply_grants(owner)
     opened: list[psycopg.Connection[Any]] = []
 
     def connect(role: str) -> psycopg.Connection[Any]:
@@ -244,3 +254,15 @@ def test_service_roles_can_read_the_migration_status(
 
     result = status(granted(roles.INFERENCE))
     assert result.pending == []
+
+
+def test_partitions_made_by_the_services_need_no_grants_step(
+        granted: Callable[[str], psycopg.Connection[Any]], pg_server: PgServer) -> None:
+    """A partition created through the function has its parent's grants: no drift."""
+    later = datetime.now(UTC) + timedelta(days=60)
+    assert partitions.ensure(granted(roles.INFERENCE), "predictions", later)
+    assert partitions.ensure(granted(roles.COLLECTORS), "prices_latest_1m", later)
+    probe = granted(roles.PROBE)
+    lines = [" ".join(str(v) for v in row) for row in probe.execute(
+        roles.GRANTS_QUERY).fetchall()]
+    assert roles.grants_drift(lines) == []
