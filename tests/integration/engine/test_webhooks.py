@@ -325,3 +325,33 @@ def test_the_signature_is_the_web_apps_hmac() -> None:
     assert ts == "1764000000000"
     assert sig == hmac.new(SECRET.encode(), b"1764000000000." + body,
                            hashlib.sha256).hexdigest()
+
+
+def test_without_a_database_dsn_the_web_app_is_asked_to_resend_its_trades(
+        market: list[Row], monkeypatch: pytest.MonkeyPatch, make_client: ClientFactory) -> None:
+    asked: list[dict[str, str]] = []
+
+    class Resync(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            asked.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"success": true, "data": {"dispatched": 2}}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Resync)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("GEPT_WEBHOOK_SECRET", SECRET)
+        monkeypatch.setenv("GEPT_PRICE_DROP_MONITOR_INTERVAL", "0")
+        monkeypatch.setenv("GEPT_WEB_RESYNC_URL",
+                           f"http://127.0.0.1:{server.server_address[1]}/api/trades/resync")
+        make_client()
+    finally:
+        server.shutdown()
+    assert len(asked) == 1
+    assert asked[0]["authorization"] == f"Bearer {SECRET}"
+    assert asked[0]["x-gept-webhook-secret"] == SECRET
