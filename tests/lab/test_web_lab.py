@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from gept import demo
 from gept.engine.webenv import controller_secret, endpoint
@@ -43,6 +44,7 @@ class H(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", 8099), H).serve_forever()
 '''
 PSQL = "runuser -u postgres -- psql -d osrs_data -tAc "
+pytestmark = pytest.mark.timeout(2400)
 
 
 def _received(lab: Any) -> list[dict[str, Any]]:
