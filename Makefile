@@ -1,10 +1,16 @@
-# Thin wrappers. `make demo` and `make test` are the two commands in the README.
+# Thin wrappers. `make demo` and `make test` are the two commands in the README;
+# `make check` is the fast loop (lint, types, unit + integration tests, doctests; no lab).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup venv clean-lab
+RUFF_PATHS := app tests bench checks deploys inventory
+# Docstring Examples run as doctests; gept.lab.lab's Example starts the lab, so not here.
+DOCTEST := $(VENV)/bin/pytest -q --doctest-modules app/gept -p no:cacheprovider \
+	--deselect app/gept/lab/lab.py::gept.lab.lab
+
+.PHONY: demo test check lint bench setup venv clean-lab
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,13 +23,31 @@ venv: $(STAMP)
 setup:
 	bash scripts/setup-machine.sh
 
+# The lab hosts are removed at the end (pass or fail) unless KEEP_LAB=1; either way the
+# last line says which. The Docker engine itself stays running: other labs may use it.
 test: venv setup
-	$(VENV)/bin/ruff check app tests bench checks deploys inventory
+	$(VENV)/bin/ruff check $(RUFF_PATHS)
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -q --durations=30
+	$(DOCTEST)
+	status=0; $(VENV)/bin/pytest -q --durations=30 || status=$$?; \
+	if [ "$(KEEP_LAB)" = "1" ]; then \
+	  echo "make test: KEEP_LAB=1: the lab hosts are still running ('make clean-lab' removes them)"; \
+	else \
+	  $(VENV)/bin/gept lab down >/dev/null || status=1; \
+	  echo "make test: the lab hosts were removed (KEEP_LAB=1 keeps them for the next run)"; \
+	fi; \
+	exit $$status
+
+# Under 5 minutes here; needs the Debian packages of scripts/setup-machine.sh (PostgreSQL,
+# sshd, chromium), not the lab: `make setup` once on a new machine.
+check: venv
+	$(VENV)/bin/ruff check $(RUFF_PATHS)
+	$(VENV)/bin/mypy
+	$(DOCTEST)
+	$(VENV)/bin/pytest -q -m "not lab" --durations=10 tests/unit tests/integration
 
 lint: venv
-	$(VENV)/bin/ruff check app tests bench checks deploys inventory
+	$(VENV)/bin/ruff check $(RUFF_PATHS)
 	$(VENV)/bin/mypy
 
 bench: venv setup

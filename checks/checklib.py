@@ -1,6 +1,6 @@
 """What the checks share: a host under test, remote HTTP/SQL helpers, contract defaults.
 
-Defaults are those of notes/CONTRACTS.md; inventory data (group_data) overrides them, so
+Defaults are production's (docs/operations-reference.md); group data overrides them, so
 a check never restates a value the inventory already holds.
 """
 

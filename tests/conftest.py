@@ -15,6 +15,16 @@ from gept.db.migrate import migrate
 from gept.testing.pgserver import PgServer
 
 _counter = itertools.count()
+_BY_DIRECTORY = {"integration": pytest.mark.integration, "lab": pytest.mark.lab}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its directory: ``-m "not lab"`` is the fast loop (``make check``)."""
+    for item in items:
+        parts = item.path.parts
+        below = parts[parts.index("tests") + 1] if "tests" in parts[:-1] else ""
+        if below in _BY_DIRECTORY:
+            item.add_marker(_BY_DIRECTORY[below])
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the collectors, under the names in notes/CONTRACTS.md.
+"""Prometheus metrics of the collectors; the names are a contract (alerts, dashboards, checks).
 
 Two sources, the same names:
 

@@ -1,6 +1,6 @@
 """One error tree for every command; each class carries its process exit code.
 
-The exit codes are a contract (shared/DESIGN.md): 0 ok, 1 failed, 2 invalid input,
+The exit codes are a contract (README.md, Contracts): 0 ok, 1 failed, 2 invalid input,
 3 refused by a danger-zone guard, 4 locked.
 
 Example:

@@ -5,7 +5,7 @@ it survives a failed write): ``running`` → ``completed`` | ``skipped`` | ``fai
 
 Example:
     >>> result = run_inference("fallback")                        # doctest: +SKIP
-    >>> result.status
+    >>> result.status                                             # doctest: +SKIP
     'skipped'
 """
 

@@ -4,7 +4,7 @@ The runner never keeps a second list of hosts: it reads the same inventory files
 deploys and the checks, and connects with the same adapter (host keys always checked).
 
 Example:
-    >>> hosts = select_hosts(Path("inventory/lab.py"), "ampere")  # doctest: +SKIP
+    >>> hosts = select_hosts(Path("inventory/lab.py"), "ampere")  # from the repository root
     >>> hosts[0].name
     'ampere'
 """

@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys, so a typo (``timout:``) is an error naming the file, line
 and field instead of a silently ignored setting. ``runbooks/schema.json`` is generated from
-:class:`Runbook` (``python -m gept.runbook.schema``); a test checks it is up to date.
+:class:`Runbook` (``gept runbook schema --write``); a test checks it is up to date.
 
 A step does exactly one thing, named by its key:
 

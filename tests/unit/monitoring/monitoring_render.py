@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[3]
 TEMPLATES = REPO / "deploys" / "templates" / "monitoring"
 PROMTOOL_CASES = Path(__file__).parent / "promtool"
 
-# The contract's ports (notes/CONTRACTS.md) and collectors, as group data would give them.
+# The contract's ports (docs/operations-reference.md) and collectors, as group data gives them.
 SAMPLE_CONTEXT: dict[str, Any] = {
     "ports": {
         "engine": 8000, "status": 8080, "prometheus": 9090, "alertmanager": 9093,

@@ -1,0 +1,1 @@
+"""Engine unit tests (a package: its test_contract.py shares a name with the integration one)."""
