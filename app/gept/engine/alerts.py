@@ -8,9 +8,11 @@ stands more than :data:`DROP` above the market's current high will not fill:
   price after GE tax;
 * ``SELL_NOW`` with ``adjustedSellPrice`` = the current low (an instant sell), otherwise.
 
-An alert is a row of ``engine_alerts``, unique per (trade, type, price): it is inserted once
-and pushed until the web app accepts it (2xx) or the retries run out, with exponential
-backoff. A restarted engine finds the row and never sends it again.
+An alert is a row of ``engine_alerts`` whose id names the trade, the alert type and the
+trade's sell price: it is inserted once and pushed until the web app accepts it (2xx) or
+the retries run out, with exponential backoff. Prices moving on do not repeat it; a
+restarted engine finds the row and never sends it again. A relisted trade (a new sell price
+from TRADE_UPDATED) or a worse kind (SELL_NOW after ADJUST_PRICE) gets a new alert.
 
 Example:
     >>> t = OpenTrade("t1", "u1", 4151, "Abyssal whip", 1_500_000, 1_700_000, 1)
@@ -72,7 +74,9 @@ def alert_for(trade: OpenTrade, *, high: int | None, low: int | None) -> dict[st
         why = (f"{trade.item_name} fell to {high:,} gp, below what covers your buy price "
                f"after tax; sell now at {low:,} gp to limit the loss")
         extra = {"adjustedSellPrice": price, "originalSellPrice": trade.sell_price}
-    alert_id = "alert_" + hashlib.sha256(f"{trade.trade_id}|{kind}|{price}".encode()
+    # One alert per trade, kind and the trade's own sell price: the market moving on does
+    # not repeat it; the user relisting (TRADE_UPDATED) or a worse kind makes a new one.
+    alert_id = "alert_" + hashlib.sha256(f"{trade.trade_id}|{kind}|{trade.sell_price}".encode()
                                          ).hexdigest()[:24]
     return {"id": alert_id, "tradeId": trade.trade_id, "type": kind, "reason": why,
             "confidence": round(confidence, 3), "urgency": _urgency(confidence), **extra,

@@ -214,6 +214,8 @@ def test_a_price_drop_sends_one_signed_alert_even_across_restarts(
     set_latest(engine_env, 102, high=1_650_000, low=1_640_000)
     assert tick(hooked) == 1
     assert tick(hooked) == 0
+    set_latest(engine_env, 102, high=1_640_000, low=1_630_000)    # the market moves on
+    assert tick(hooked) == 0
     restarted = make_client()
     assert tick(restarted) == 0
     assert webapp.refused == 0
