@@ -72,7 +72,11 @@ def build_server(inventory: Path | None = None) -> Any:
 
     def _pinned() -> catalogue.Pinned:
         if pinned is None:
-            raise GeptError("the pinned catalogue did not load", **(load_error or {}))
+            from gept.core.errors import InvalidInput
+
+            error = load_error or {}
+            raise InvalidInput(f"the pinned catalogue did not load: {error.get('message')}",
+                               problems=error.get("problems", []))
         return pinned
 
     def show_runbook(name: str) -> dict[str, Any]:
