@@ -331,3 +331,20 @@ def test_the_agent_reaches_the_hosts_as_itself(converged: LabHandle) -> None:
     assert proc.returncode != 0
     proc = as_agent(["cat", str(Path("/root/.local/state/gept/lab/approver_ed25519"))])
     assert proc.returncode != 0
+
+
+def test_a_revoked_approval_is_refused_by_the_hosts(converged: LabHandle,
+                                                    before: dict[str, str]) -> None:
+    code, plan = agent_runbook("plan", "restart-postgres")
+    assert code == 0
+    revoked = person_approves(plan, reason="lab: revoked before use")
+    proc = subprocess.run([sys.executable, "-m", "gept.cli", "coordinate", "revoke", revoked,
+                           "--inventory", "inventory/lab.py", "--json"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["hosts"] == {"lab/ampere": "revoked"}
+    raw = agent_ssh("ampere", "sudo -n /usr/local/sbin/gept-gate restart-postgres "
+                              f"--plan-hash {plan['plan_hash']} --approval '{revoked}'")
+    assert raw.returncode == 3
+    assert "already used" in raw.stdout
+    unchanged(converged, before)

@@ -54,10 +54,31 @@ def parse(argv: list[str]) -> tuple[str, dict[str, str]]:
     return name, opts
 
 
+def revoke(argv: list[str], asked_by: str) -> int:
+    """``revoke --nonce N``: spend a nonce before anyone uses it. Anyone may revoke: it can
+    only make the host refuse more, never allow anything."""
+    if len(argv) != 2 or argv[0] != "--nonce" or not re.fullmatch(r"[0-9a-f]{32}", argv[1]):
+        sys.stderr.write("gept-gate: usage: revoke --nonce <32 hex>\n")
+        return ExitCode.INVALID
+    from gept.guards.approval import Refused
+    from gept.guards.ledger import HOST_LEDGER, Ledger
+
+    try:
+        Ledger(HOST_LEDGER).consume(argv[1], {"revoked": True, "by": asked_by})
+        outcome = "revoked"
+    except Refused:
+        outcome = "already spent"
+    journal({"asked_by": asked_by, "action": "revoke", "nonce": argv[1], "outcome": outcome})
+    sys.stdout.write(json.dumps({"nonce": argv[1], "outcome": outcome}) + "\n")
+    return ExitCode.OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Verify, spend, log, act."""
     args = list(sys.argv[1:] if argv is None else argv)
     asked_by = os.environ.get("SUDO_USER") or str(os.getuid())
+    if args[:1] == ["revoke"]:
+        return revoke(args[1:], asked_by)
     base: dict[str, Any] = {"asked_by": asked_by, "action": args[0] if args else None}
     try:
         name, opts = parse(args)

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -247,3 +248,40 @@ def list_cmd_coordinate(as_json: bool = _JSON) -> None:
     human = "\n".join(f"{r.get('ts')}  {r['event']:<16} {r.get('zone')} "
                       f"{str(r.get('plan_hash'))[:12]} nonce {r.get('nonce')}" for r in rows)
     emit({"approvals": rows}, as_json, human or "no approvals")
+
+
+@coordinate_app.command("revoke")
+def revoke_cmd(approval: str = typer.Argument(..., help="The approval text (gept2....)."),
+               inventory: Path | None = _INV, as_json: bool = _JSON) -> None:
+    """Revoke an approval before it is used: its nonce is spent on this controller and on
+    every host it names (their gate's ledger), so nobody can use it any more.
+
+    Example:
+        $ gept coordinate revoke gept2.eyJ... --inventory inventory/lab.py
+    """
+    from gept.guards import approval as approvals
+    from gept.guards import audit
+    from gept.guards.ledger import default_ledger
+    from gept.guards.zones import GATE_PROGRAM
+    from gept.runbook.hosts import select_hosts
+    from gept.runbook.service import inventory_path
+    from gept.runbook.transport import Session
+
+    claimed, _sig = approvals.decode(approval)
+    with contextlib.suppress(approvals.Refused):
+        default_ledger().consume(claimed.nonce, {"revoked": True, "by": audit.actor()})
+    hosts: dict[str, str] = {}
+    inv = inventory_path(inventory)
+    for identity in claimed.hosts:
+        name = identity.split("/", 1)[1]
+        for target in select_hosts(inv, name):
+            if target.identity != identity:
+                continue
+            cmd = f"{GATE_PROGRAM} revoke --nonce {claimed.nonce}"
+            with Session(target) as session:
+                out = session.run(cmd if target.is_root else f"sudo -n -- {cmd}", timeout=60)
+            hosts[identity] = "revoked" if out.ok else (out.error or out.stderr.strip()[-200:])
+    audit.record("revoked", zone=claimed.zone, plan_hash=claimed.plan_hash,
+                 nonce=claimed.nonce, hosts=hosts)
+    emit({"nonce": claimed.nonce, "hosts": hosts}, as_json,
+         "\n".join(f"{h}: {r}" for h, r in hosts.items()) or "revoked on this controller")
