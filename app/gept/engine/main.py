@@ -198,6 +198,7 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
                                   window_seconds=web.crowding_window_seconds)
     app.state.delivered = Delivered()
     app.state.item_rows = ItemRows()
+    app.state.pages = opportunities.Pages()
     # The hottest routes first: routes are matched in order. Their plain twins answer; the
     # FastAPI routes behind them document them (see routes/flips.py, PlainRoute).
     for hot in (recommendations.hot_route, orders.hot_route, opportunities.hot_route,

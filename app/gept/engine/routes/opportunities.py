@@ -73,7 +73,7 @@ def browse(snap: Snapshot, f: OpportunityFilters) -> dict[str, Any]:
     return {"items": matched, "total": total, "has_more": f.offset + len(matched) < total}
 
 
-class _Pages:
+class Pages:
     """Serialized answers per (batch, filter body); emptied when the batch changes."""
 
     def __init__(self) -> None:
@@ -81,17 +81,17 @@ class _Pages:
         self.pages: OrderedDict[bytes, bytes] = OrderedDict()
 
     def get(self, snap: Snapshot, key: bytes) -> bytes | None:
+        """The cached answer for this batch and body, if any."""
         if self.batch is not snap:
             self.batch, self.pages = snap, OrderedDict()
         return self.pages.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
+        """Remember an answer (the oldest forgotten first)."""
         self.pages[key] = value
         if len(self.pages) > CACHE_SIZE:
             self.pages.popitem(last=False)
 
-
-_pages = _Pages()
 
 
 def _parse(raw: bytes) -> OpportunityFilters:
@@ -109,10 +109,11 @@ async def opportunities(request: Request) -> Response:
     f = _parse(await request.body())
     snap = serving(state).snapshot
     key = orjson.dumps(f.model_dump(), option=orjson.OPT_SORT_KEYS)
-    body = _pages.get(snap, key)
+    pages: Pages = request.app.state.pages
+    body = pages.get(snap, key)
     if body is None:
         body = orjson.dumps(browse(snap, f))
-        _pages.put(key, body)
+        pages.put(key, body)
     _, model = model_selection(snap, f.use_beta_model)
     return Response(body, media_type="application/json",
                     headers=freshness_headers(state, snap, model))
