@@ -108,14 +108,19 @@ class Hosts:
         return proc.stdout
 
     def gept(self, host: str, args: str, timeout: float = 900.0) -> str:
-        """``gept ARGS`` as the gept user with /etc/gept/gept.env (and training.env).
+        """``gept ARGS`` as the gept user with /etc/gept/gept.env and the job's own env.
 
-        ``gept collect ...`` also reads collectors.env: the collectors' own database role
-        (gept.db.roles), as the collector containers use.
+        Each job has its own database role (gept.db.roles): ``gept collect`` reads
+        collectors.env (the collectors' role), ``gept train`` / ``gept models`` read
+        training.env (the registry's), everything else (``gept infer``) gept.env alone.
         """
-        role_env = "collectors.env" if args.startswith("collect") else "training.env"
-        inner = (f"set -a; . /etc/gept/gept.env; [ -f /etc/gept/{role_env} ] && "
-                 f". /etc/gept/{role_env}; set +a; exec /usr/local/bin/gept {args}")
+        first = args.split(maxsplit=1)[0] if args.strip() else ""
+        role_env = {"collect": "collectors.env", "train": "training.env",
+                    "models": "training.env"}.get(first, "")
+        extra = (f"[ -f /etc/gept/{role_env} ] && . /etc/gept/{role_env}; "
+                 if role_env else "")
+        inner = (f"set -a; . /etc/gept/gept.env; {extra}set +a; "
+                 f"exec /usr/local/bin/gept {args}")
         return self.sh(host, f"cd / && runuser -u gept -- sh -c {shlex.quote(inner)}",
                        timeout=timeout)
 
