@@ -145,6 +145,14 @@ def test_w1_bad_parameters_are_422_even_without_predictions(
                           ).status_code == 422
         assert client.get("/api/v1/recommendations?capital=100000", headers=HEADERS
                           ).status_code == 503
+        assert client.post("/api/v1/opportunities", json={"limit": 0}, headers=HEADERS
+                           ).status_code == 422
+        assert client.post("/api/v1/recommendations/update", json={"item_id": 0},
+                           headers=HEADERS).status_code == 422
+        assert client.get("/api/v1/recommendations/item/1?capital=5", headers=HEADERS
+                          ).status_code == 422
+        assert client.post("/api/v1/opportunities", json={}, headers=HEADERS
+                           ).status_code == 503
 
 
 def test_unlimited_tier_may_ask_for_twenty_slots(web: TestClient) -> None:
