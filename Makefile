@@ -4,19 +4,29 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
 RUFF_PATHS := app tests bench checks deploys inventory
 # Docstring Examples run as doctests; gept.lab.lab's Example starts the lab, so not here.
 DOCTEST := $(VENV)/bin/pytest -q --doctest-modules app/gept -p no:cacheprovider \
 	--deselect app/gept/lab/lab.py::gept.lab.lab
 
-.PHONY: demo test check lint bench setup venv clean-lab
+.PHONY: demo test check lint lock bench setup venv clean-lab
 
-$(STAMP): pyproject.toml
+# Every install takes the versions of requirements.lock: the same on every machine and in CI.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
+
+# Re-resolve the dependencies in a throwaway venv and write requirements.lock.
+lock:
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install -q -e '.[dev]'
+	{ sed -n '1,3p' $(LOCK); .lock-venv/bin/pip freeze --exclude-editable | grep -v '^gept'; } \
+	  > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	rm -rf .lock-venv
 
 venv: $(STAMP)
 
