@@ -2,10 +2,11 @@
 
 Starts its own throwaway PostgreSQL (gept.testing.pgserver), migrates it, then measures:
 
-1. one 5-minute snapshot of 4,000 items written by ``gept.db.writer.write_price_blocks``
-   (the collector's path: validation, staging COPY, INSERT ... ON CONFLICT, one transaction),
-   median of several runs, each a new block;
-2. backfilling 1,000,000 rows (250 blocks of 4,000 items, fetched block by block and
+1. one 5-minute block of the market simulator's default catalogue (4,300 items, of which a
+   block lists the ~1,600 that traded, as the real API does) written by
+   ``gept.db.writer.write_price_blocks`` (the collector's path: validation, staging COPY,
+   INSERT ... ON CONFLICT, one transaction), median of several runs, each a new block;
+2. backfilling 1,000,000 rows (~620 consecutive simulator blocks, fetched block by block and
    written in groups of ``GROUP_ROWS`` rows, as ``gept collect backfill`` does) versus a
    raw ``COPY`` of the same rows into the same table. The ratio is raw time / writer time
    (1.0x = as fast as raw COPY). The machine may be shared, so the contenders run in
@@ -14,16 +15,15 @@ Starts its own throwaway PostgreSQL (gept.testing.pgserver), migrates it, then m
    reported too.
 
 Usage:
-    .venv/bin/python bench/ingest.py [--items 4000] [--rows 1000000]
+    .venv/bin/python bench/ingest.py [--items 4300] [--rows 1000000]
 
 The last line reads exactly:
-    ingest: snapshot <seconds> s for 4000 items; backfill <ratio>x raw COPY
+    ingest: snapshot <seconds> s for <rows> rows (4300 items); backfill <ratio>x raw COPY
 """
 
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,41 +34,49 @@ from gept.collectors.backfill import GROUP_ROWS
 from gept.db import partitions
 from gept.db.migrate import migrate
 from gept.db.writer import copy_price_blocks_raw, write_price_blocks
-from gept.market.models import MAX_PRICE, PriceBlock
+from gept.market.models import PriceBlock
+from gept.market.simulator import DEFAULT_ITEMS, SyntheticMarket
 from gept.testing.pgserver import PgServer
 
 TABLE = "price_data_5min"
 START = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def make_block(ts: datetime, items: int, rng: random.Random) -> list[PriceBlock]:
-    """A realistic block: random prices, some nulls, one item at the maximum price."""
-    rows = []
-    for item_id in range(1, items + 1):
-        high = rng.randint(1, 5_000_000) if rng.random() > 0.1 else None
-        low = rng.randint(1, 5_000_000) if rng.random() > 0.1 else None
-        if item_id == 1:
-            high = MAX_PRICE
-        rows.append(PriceBlock(item_id, ts, high, rng.randint(0, 50_000), low,
-                               rng.randint(0, 50_000)))
-    return rows
+def blocks(count: int, market: SyntheticMarket, start: datetime) -> list[list[PriceBlock]]:
+    """``count`` consecutive 5-minute blocks as the API sends them (traded items only)."""
+    end = start + timedelta(minutes=5 * count)
+    return [list(snap.rows) for snap in market.history(start, end)]
 
 
-def blocks(count: int, items: int, rng: random.Random, start: datetime
-           ) -> list[list[PriceBlock]]:
-    """``count`` consecutive 5-minute blocks of ``items`` items."""
-    return [make_block(start + timedelta(minutes=5 * i), items, rng) for i in range(count)]
+def blocks_for(rows: int, market: SyntheticMarket, start: datetime
+               ) -> list[list[PriceBlock]]:
+    """Consecutive blocks from ``start`` until they hold at least ``rows`` rows."""
+    out: list[list[PriceBlock]] = []
+    total = 0
+    while total < rows:
+        more = blocks(288, market, start + timedelta(minutes=5 * len(out)))
+        for block in more:
+            if total >= rows:
+                break
+            out.append(block)
+            total += len(block)
+    return out
+
+
+def vacuum(conn: psycopg.Connection[tuple[object, ...]], command: str) -> None:
+    """Commit, then run ``command`` (a VACUUM, which cannot run in a transaction)."""
+    conn.commit()
+    conn.autocommit = True
+    try:
+        conn.execute(command)
+    finally:
+        conn.autocommit = False
 
 
 def empty_table(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     """Empty the table and refresh statistics so each contender starts alike."""
     conn.execute(f"TRUNCATE {TABLE}")
-    conn.commit()
-    conn.autocommit = True
-    try:
-        conn.execute(f"VACUUM ANALYZE {TABLE}")
-    finally:
-        conn.autocommit = False
+    vacuum(conn, f"VACUUM ANALYZE {TABLE}")
 
 
 def backfill_groups(chunk: list[list[PriceBlock]]) -> list[list[PriceBlock]]:
@@ -85,25 +93,19 @@ def remove_range(conn: psycopg.Connection[tuple[object, ...]], lo: datetime,
                  hi: datetime) -> None:
     """Delete one round's rows and vacuum, so the next contender starts from the same table."""
     conn.execute(f'DELETE FROM {TABLE} WHERE "timestamp" BETWEEN %s AND %s', (lo, hi))
-    conn.commit()
-    conn.autocommit = True
-    try:
-        conn.execute(f"VACUUM {TABLE}")
-    finally:
-        conn.autocommit = False
+    vacuum(conn, f"VACUUM {TABLE}")
 
 
 def main() -> None:
     """Run the benchmark and print the summary line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--items", type=int, default=4000)
+    parser.add_argument("--items", type=int, default=DEFAULT_ITEMS)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--snapshots", type=int, default=7)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
-    n_blocks = max(1, args.rows // args.items)
+    market = SyntheticMarket(items=args.items, seed=args.seed)
 
     with PgServer.start() as server:
         dsn = server.create_database("bench")
@@ -116,16 +118,18 @@ def main() -> None:
             conn.commit()
 
             # 1. snapshots: a warm-up, then the median of several new blocks.
-            snaps = blocks(args.snapshots + 1, args.items, rng, START - timedelta(days=1))
+            snaps = blocks(args.snapshots + 1, market, START - timedelta(days=1))
             write_price_blocks(conn, TABLE, snaps[0])
             times = []
             for snap in snaps[1:]:
                 t0 = time.perf_counter()
                 result = write_price_blocks(conn, TABLE, snap)
                 times.append(time.perf_counter() - t0)
-                assert result.written == args.items, result
+                assert result.written == len(snap), result
             snapshot_s = statistics.median(times)
-            print(f"snapshot: {args.items} items, median {snapshot_s * 1000:.1f} ms "
+            per_block = round(statistics.median(len(s) for s in snaps[1:]))
+            print(f"snapshot: {per_block} rows ({args.items} items), median "
+                  f"{snapshot_s * 1000:.1f} ms "
                   f"over {len(times)} blocks (min {min(times) * 1000:.1f} ms, "
                   f"max {max(times) * 1000:.1f} ms)")
 
@@ -133,8 +137,8 @@ def main() -> None:
             # rounds (the order rotates) so that load from other processes hits all three
             # contenders alike. Before each contender the table holds exactly the earlier
             # rounds' rows; the round's rows are deleted (and vacuumed) between contenders.
-            data = blocks(n_blocks, args.items, rng, START)
-            total = sum(len(b) for b in data)
+            data = blocks_for(args.rows, market, START)
+            total, n_blocks = sum(len(b) for b in data), len(data)
             empty_table(conn)
             size = -(-len(data) // args.rounds)
             chunks = [data[i:i + size] for i in range(0, len(data), size)]
@@ -176,8 +180,8 @@ def main() -> None:
                   f"({raw_s / staged_s:.2f}x raw COPY)")
             print(f"re-run of 10 stored blocks wrote 0 rows in {rerun_s:.2f} s")
             print(f"snapshot vs raw COPY of the same size: "
-                  f"{(raw_s / total * args.items) / snapshot_s:.2f}x")
-    print(f"ingest: snapshot {snapshot_s:.3f} s for {args.items} items; "
+                  f"{(raw_s / total * per_block) / snapshot_s:.2f}x")
+    print(f"ingest: snapshot {snapshot_s:.3f} s for {per_block} rows ({args.items} items); "
           f"backfill {ratio:.2f}x raw COPY")
 
 
