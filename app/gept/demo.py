@@ -32,7 +32,10 @@ REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory" / "lab.py"
 SITE = "deploys/site.py"
 SIM_PORT = 8090
-SIM_ITEMS = 40
+# The simulator lists only the items that traded in a block (about a third of a 5-minute
+# block, as the real API does), so training's 20 items need a catalogue of about 200 to find
+# 20 that trade in most blocks (40 items would give 11); that is ~75 rows a block (40 before).
+SIM_ITEMS = 200
 CONVERGE_TIMEOUT = 1500.0
 
 
