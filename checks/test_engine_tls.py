@@ -11,7 +11,7 @@ import httpx
 import pytest
 from checklib import Target
 
-from gept.engine.webenv import controller_secret, endpoint
+from gept.engine.webenv import controller_secret, endpoint, tls_verify
 from gept.inventory import Host
 
 
@@ -24,7 +24,7 @@ def test_engine_answers_over_tls_with_its_key(ampere: Target) -> None:
     """The engine answers the web app's calls over TLS with the key, and refuses without it."""
     url, verify, _ = _endpoint(ampere)
     key = controller_secret("engine_api_key", ampere.data)
-    with httpx.Client(verify=verify, timeout=10) as client:
+    with httpx.Client(verify=tls_verify(verify), timeout=10) as client:
         health = client.get(f"{url}/api/v1/health", headers={"X-API-Key": key})
         assert health.status_code == 200, f"{url}/api/v1/health: {health.status_code}"
         recs = client.get(f"{url}/api/v1/recommendations", params={"capital": 10_000_000},

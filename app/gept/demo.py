@@ -208,13 +208,13 @@ def web_wiring() -> str:
     """``gept web env`` for the lab, and one TLS call to the engine, as text to print."""
     import httpx
 
-    from gept.engine.webenv import render, vercel_env
+    from gept.engine.webenv import render, tls_verify, vercel_env
     from gept.inventory import load_inventory
 
     env = render(vercel_env(load_inventory(INVENTORY).host("ampere")), "production")
     url = f"{engine_url()}/api/v1/recommendations"
     resp = httpx.get(url, params={"capital": 10_000_000, "slots": 4}, timeout=10,
-                     headers={"X-API-Key": api_key()}, verify=lab_ca())
+                     headers={"X-API-Key": api_key()}, verify=tls_verify(lab_ca()))
     body = resp.json()
     first = body[0]["item"] if isinstance(body, list) and body else "-"
     return (f"{env}\n\n$ curl --cacert {lab_ca()} -H 'X-API-Key: ...' "
@@ -232,13 +232,15 @@ def recommendations(base_url: str | None = None, attempts: int = 30) -> list[Any
     """
     import httpx
 
+    from gept.engine.webenv import tls_verify
+
     url = (base_url or engine_url()) + "/api/v1/recommendations"
     last = ""
     for _ in range(attempts):
         try:
             resp = httpx.get(url, params={"capital": 10_000_000, "slots": 4},
                              headers={"X-API-Key": api_key()}, timeout=10,
-                             verify=lab_ca() if url.startswith("https:") else True)
+                             verify=tls_verify(lab_ca()) if url.startswith("https:") else True)
             if resp.status_code == 200:
                 body: list[Any] = resp.json()  # the clients' bare array (web-contract W1)
                 return body

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from gept import demo
-from gept.engine.webenv import controller_secret, endpoint
+from gept.engine.webenv import controller_secret, endpoint, tls_verify
 from gept.engine.webhook import sign
 
 STANDIN = r'''
@@ -85,7 +85,7 @@ def test_a_trade_gets_one_signed_alert_and_survives_a_restart(converged_lab: Any
                                       "quantity": 1, "recId": f"opp-{item}", "modelId": "1",
                                       "expectedHours": 4}}).encode()
     ts, sig = sign(secret, body)
-    with httpx.Client(verify=ep.verify, timeout=10) as client:
+    with httpx.Client(verify=tls_verify(ep.verify), timeout=10) as client:
         created = client.post(f"{ep.url}/webhooks/trades", content=body, headers={
             "Content-Type": "application/json", "X-Webhook-Timestamp": ts,
             "X-Webhook-Signature": sig})
@@ -103,7 +103,7 @@ def test_a_trade_gets_one_signed_alert_and_survives_a_restart(converged_lab: Any
     assert alerts[0]["body"]["alert"]["type"] in ("ADJUST_PRICE", "SELL_NOW")
 
     lab.sh("ampere", "systemctl restart recommendation-engine.service")
-    with httpx.Client(verify=ep.verify, timeout=10) as client:
+    with httpx.Client(verify=tls_verify(ep.verify), timeout=10) as client:
         _wait("the engine to answer again over TLS", lambda: _ok(client, ep.url, key), 120)
     known = lab.sh("ampere", PSQL + f"\"SELECT status FROM engine_trades "
                                     f"WHERE trade_id = '{trade}'\"").strip()
@@ -114,8 +114,8 @@ def test_a_trade_gets_one_signed_alert_and_survives_a_restart(converged_lab: Any
 
     cancel = body.replace(b"TRADE_CREATED", b"TRADE_CANCELLED")
     ts, sig = sign(secret, cancel)
-    httpx.post(f"{ep.url}/webhooks/trades", content=cancel, verify=ep.verify, timeout=10,
-               headers={"Content-Type": "application/json", "X-Webhook-Timestamp": ts,
+    httpx.post(f"{ep.url}/webhooks/trades", content=cancel, verify=tls_verify(ep.verify),
+               timeout=10, headers={"Content-Type": "application/json", "X-Webhook-Timestamp": ts,
                         "X-Webhook-Signature": sig})
     lab.run("ampere", "kill $(cat /root/standin.pid); rm -f /root/standin.pid")
     assert demo.lab_ca() == str(ep.verify)
@@ -133,7 +133,7 @@ def test_the_engine_is_reached_only_over_tls(converged_lab: Any) -> None:
     ep = endpoint(ampere)
     key = controller_secret("engine_api_key", ampere.data)
     recs = httpx.get(f"{ep.url}/api/v1/recommendations", params={"capital": 10_000_000},
-                     headers={"X-API-Key": key}, verify=ep.verify, timeout=10)
+                     headers={"X-API-Key": key}, verify=tls_verify(ep.verify), timeout=10)
     assert recs.status_code == 200
     assert isinstance(recs.json(), list)
     plain = httpx.get("http://" + ep.url.removeprefix("https://") + "/api/v1/health",

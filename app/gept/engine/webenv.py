@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,11 @@ class Endpoint:
     verify: str | bool
     plain_url: str
     """The engine's own port seen from outside (must refuse)."""
+
+
+def tls_verify(verify: str | bool) -> ssl.SSLContext | bool:
+    """What an HTTP client trusts: the public CAs (True) or a context with one CA file."""
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
 
 
 def endpoint(host: Host) -> Endpoint:
