@@ -98,7 +98,10 @@ def plan(inventory: Path, deploys: list[str], timeout: float = 600.0,
     pyinfra = Path(sys.executable).with_name("pyinfra")
     cmd = [str(pyinfra), "--dry", "--json", str(inventory.resolve()), *deploys,
            *(extra_args or [])]
-    env = dict(os.environ, GEPT_DEPLOY_PLAN_ONLY="1", PYINFRA_PROGRESS="off")
+    # Plan mode is pyinfra's own `--dry` (the deploys' guard reads pyinfra's parse of its
+    # command line); no variable of ours can make a run a plan.
+    env = dict(os.environ, PYINFRA_PROGRESS="off")
+    env.pop("PYINFRA_YES", None)
     try:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env,
                               timeout=timeout, check=False)
