@@ -128,10 +128,12 @@ def test_production_inventory_plans_against_lab_hosts_only(converged_lab: Any) -
         "GEPT_SSH_CONFIG": str(topo.ssh_config_path),
         "GEPT_KNOWN_HOSTS": str(topo.known_hosts_path),
         "GEPT_DB_PASSWORD": "plan-only-not-a-real-password",
+        "GEPT_DB_PASSWORD_GEPT_ENGINE": "plan-only-not-a-real-password",
+        "GEPT_DB_PASSWORD_GEPT_COLLECTORS": "plan-only-not-a-real-password",
+        "GEPT_DB_PASSWORD_GEPT_REGISTRY": "plan-only-not-a-real-password",
         "GEPT_ENGINE_API_KEY": "plan-only-not-a-real-api-key",
         "GEPT_WEBHOOK_SECRET": "plan-only-not-a-real-webhook-secret",
         "GEPT_ENGINE_DOMAIN": "engine.gept.example",
-        "GEPT_DEPLOY_PLAN_ONLY": "1",
     }
     pyinfra = Path(sys.executable).with_name("pyinfra")
     proc = subprocess.run(
