@@ -28,7 +28,14 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gept.engine import repository
-from gept.engine.contract import UNKNOWN_ITEM, ItemInfo, category_of, icon_url, trend_of
+from gept.engine.contract import (
+    UNKNOWN_ITEM,
+    ItemInfo,
+    category_of,
+    icon_url,
+    trend_of,
+    web_static,
+)
 from gept.engine.policy import Risk, Style
 from gept.engine.recommend import Candidate, iso, rank
 
@@ -59,9 +66,18 @@ class Snapshot:
     """Icon, category and trend per item."""
     beta_model_ids: frozenset[int] = frozenset()
     """Registry models marked beta (``metrics.beta = true``) that predicted in this batch."""
+    web: dict[str, dict[str, object]] = field(default_factory=dict)
+    """The clients' request-independent fields per candidate key, filled on first use."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch_iso", iso(self.batch_time))
+
+    def web_static(self, cand: Candidate) -> dict[str, object]:
+        """The candidate's request-independent W1/W2 fields (built once per batch)."""
+        found = self.web.get(cand.key)
+        if found is None:
+            found = self.web[cand.key] = web_static(cand, self.item_info(cand.item_id))
+        return found
 
     def item_info(self, item_id: int) -> ItemInfo:
         """The item's icon, category and trend (defaults when the item is unknown)."""

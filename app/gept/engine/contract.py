@@ -167,23 +167,29 @@ def reason(c: Candidate, info: ItemInfo) -> str:
             f"{c.offset_pct * 100:.2f}% offset; price {info.trend.lower()}")
 
 
-def web_recommendation(rec: Recommendation, info: ItemInfo, *, rec_id: str,
-                       model_status: str | None = "ACTIVE") -> dict[str, object]:
-    """The camelCase object of W1/W2 (the original's RecommendationResponse)."""
-    c = rec.candidate
-    profit = rec.profit_if_filled
+def web_static(c: Candidate, info: ItemInfo,
+               model_status: str | None = "ACTIVE") -> dict[str, object]:
+    """The part of a W1/W2 object that does not depend on the request (built once per batch
+    and candidate: the reason and the chips cost more than the sizing)."""
     return {
-        "id": rec_id, "itemId": c.item_id, "item": c.item_name,
-        "buyPrice": c.buy_price, "sellPrice": c.sell_price, "offsetPct": c.offset_pct,
-        "quantity": rec.quantity, "capitalRequired": rec.capital_required,
-        "expectedProfit": profit, "expectedProfitEV": round(profit * c.fill_probability),
-        "confidence": c.confidence, "fillProbability": c.fill_probability,
+        "itemId": c.item_id, "item": c.item_name, "buyPrice": c.buy_price,
+        "sellPrice": c.sell_price, "offsetPct": c.offset_pct, "confidence": c.confidence,
+        "fillProbability": c.fill_probability,
         "fillConfidence": fill_confidence(c.fill_probability), "trend": info.trend,
         "expectedHours": c.hour_offset, "volume24h": c.volume_24h, "priceHistory": None,
         "modelId": c.model_id, "modelStatus": model_status, "reason": reason(c, info),
-        "isRecommended": True, "isMultiLimitStrategy": False,
-        "whyChips": why_chips(c, info),
+        "isRecommended": True, "isMultiLimitStrategy": False, "whyChips": why_chips(c, info),
     }
+
+
+def web_recommendation(rec: Recommendation, info: ItemInfo, *, rec_id: str,
+                       static: dict[str, object] | None = None) -> dict[str, object]:
+    """The camelCase object of W1/W2 (the original's RecommendationResponse)."""
+    c = rec.candidate
+    profit = rec.profit_if_filled
+    return {"id": rec_id, **(static if static is not None else web_static(c, info)),
+            "quantity": rec.quantity, "capitalRequired": rec.capital_required,
+            "expectedProfit": profit, "expectedProfitEV": round(profit * c.fill_probability)}
 
 
 def opportunity(c: Candidate, quantity: int, info: ItemInfo) -> dict[str, object]:

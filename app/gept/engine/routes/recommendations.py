@@ -194,7 +194,8 @@ async def recommendations(request: Request) -> Response:
         rid = contract_rec_id(cand.item_id, snap.batch_time)
         delivered.add(rid, cand, snap.batch_time)
         out.append(web_recommendation(Recommendation(rid, cand, qty, snap.batch_time),
-                                      snap.item_info(cand.item_id), rec_id=rid))
+                                      snap.item_info(cand.item_id), rec_id=rid,
+                                      static=snap.web_static(cand)))
     crowding.record(user, (c.item_id for c, _ in picks))
     body: object = out
     if q.return_all:
