@@ -1,9 +1,10 @@
-"""Benchmark: one inference cycle for 4,000 items, and its write phase against a raw COPY.
+"""Benchmark: one inference cycle over the simulator's 4,300 items, and its write vs raw COPY.
 
 Runs its own PostgreSQL (gept.testing.pgserver). For each target grid (42 and 108
 targets) it
 
-1. seeds simulator history for 4,000 items: the 330 five-minute blocks the features read,
+1. seeds simulator history for its default catalogue (4,300 items, of which a 5-minute block
+   lists the ~37 % that traded): the 330 five-minute blocks the features read,
    plus 7 days of hourly prices (the 7-day median feature);
 2. registers and activates a CatBoost MultiLogloss model of production size (200 trees,
    depth 6; fitted on random data: prediction cost depends on the trees, not their quality);
@@ -15,7 +16,8 @@ targets) it
    COPY into the partitioned table + batch row + commit).
 
 Each measurement is the best of ``REPEATS`` runs on fresh databases. The last line reads
-``inference: <seconds> s for 4000 items x <targets> targets; write <ratio>x raw COPY``.
+``inference: <seconds> s for <priced> of 4300 items x <targets> targets; write <ratio>x raw
+COPY``.
 
 Example:
     $ .venv/bin/python bench/inference.py
@@ -42,7 +44,7 @@ from gept.db.migrate import migrate
 from gept.inference import batch as batch_io
 from gept.inference.predictor import load_active, predict_history
 from gept.inference.runner import run_inference
-from gept.market.simulator import SyntheticMarket
+from gept.market.simulator import DEFAULT_ITEMS, SyntheticMarket
 from gept.registry import artifacts, lifecycle
 from gept.registry.features import FEATURE_NAMES, LOOKBACK_BLOCKS
 from gept.registry.grid import TargetGrid
@@ -50,7 +52,7 @@ from gept.registry.history import latest_block, load_history
 from gept.testing.pgserver import PgServer
 from gept.training.synthetic import seed_history
 
-ITEMS = 4000
+ITEMS = DEFAULT_ITEMS
 REPEATS = 3
 TREES = 200
 FIT_ROWS = 200
@@ -149,7 +151,7 @@ def main() -> int:
                 make_model(conn, grid, models_dir)
             print(f"{grid.size} targets: model of {TREES} trees fitted in "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
-            cycles, writes, raws = [], [], []
+            cycles, writes, raws, priced = [], [], [], 0
             for rep in range(REPEATS):
                 partitions.forget_cache()
                 run_dsn = server.create_database(f"r{grid.size}_{rep}", template=template)
@@ -160,7 +162,8 @@ def main() -> int:
                 result = run_inference("primary")
                 cycles.append(time.perf_counter() - started)
                 assert result.status == "completed", result
-                assert result.rows_written == ITEMS * grid.size or result.rows_written > 0
+                assert result.rows_written > 0, result
+                priced = result.items_predicted
                 writes.append(result.timings["write"] + result.timings["commit"])
                 raw, rows = raw_copy_seconds(
                     server.create_database(f"raw{grid.size}_{rep}", template=template),
@@ -171,8 +174,8 @@ def main() -> int:
                       f"raw COPY {raw:.2f} s for {rows} rows", flush=True)
             best_cycle = min(cycles)
             ratio = min(raws) / min(writes)
-            lines.append(f"inference: {best_cycle:.2f} s for {ITEMS} items x {grid.size} "
-                         f"targets; write {ratio:.2f}x raw COPY")
+            lines.append(f"inference: {best_cycle:.2f} s for {priced} of {ITEMS} items x "
+                         f"{grid.size} targets; write {ratio:.2f}x raw COPY")
         for line in lines:
             print(line)
     return 0
