@@ -144,7 +144,7 @@ def test_two_concurrent_runs_one_gets_exit_4(converged: LabHandle) -> None:
 
 def test_deploy_engine_broken_release_rolls_back(converged: LabHandle) -> None:
     before = current_release(converged)
-    release = installed_copy(converged, f"b{int(time.time()):x}", broken=True)
+    release = installed_copy(converged, f"b{int(time.time()):x}", broken=True)  # hex only
     try:
         code, result = runbook("run", "deploy-engine", "--param", f"release={release}")
         assert code == 1
@@ -173,7 +173,7 @@ def test_deploy_engine_runs_only_what_a_converge_installed(converged: LabHandle,
 @pytest.mark.slow
 def test_deploy_engine_good_release_then_rollback_engine(converged: LabHandle) -> None:
     before = current_release(converged)
-    release = installed_copy(converged, f"g{int(time.time()):x}")
+    release = installed_copy(converged, f"a{int(time.time()):x}")
     try:
         code, result = runbook("run", "deploy-engine", "--param", f"release={release}")
         assert code == 0, failed_steps(result)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from tests.lab.conftest import LabHandle
 
 pytestmark = pytest.mark.timeout(1800)
+RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"
 
 SNEAKY = """\
 name: tune-db
@@ -227,7 +229,7 @@ def test_mcp_serves_the_catalogue_it_started_with(converged: LabHandle) -> None:
 
     async def session() -> tuple[list[str], dict[str, Any], dict[str, Any]]:
         params = StdioServerParameters(
-            command="runuser", args=["-u", "gept-agent", "--", AGENT_GEPT, "mcp",
+            command=RUNUSER, args=["-u", "gept-agent", "--", AGENT_GEPT, "mcp",
                                      "--inventory", str(REPO / "inventory" / "lab.py")],
             env={"HOME": str(AGENT_HOME), "PATH": "/usr/bin:/bin"}, cwd="/tmp")
         async with stdio_client(params) as (read, write), \
@@ -275,7 +277,7 @@ def test_a_persons_approval_works_through_mcp_once(converged: LabHandle) -> None
 
     async def session() -> list[dict[str, Any]]:
         params = StdioServerParameters(
-            command="runuser", args=["-u", "gept-agent", "--", AGENT_GEPT, "mcp",
+            command=RUNUSER, args=["-u", "gept-agent", "--", AGENT_GEPT, "mcp",
                                      "--inventory", str(REPO / "inventory" / "lab.py")],
             env={"HOME": str(AGENT_HOME), "PATH": "/usr/bin:/bin"}, cwd="/tmp")
         async with stdio_client(params) as (read, write), \
