@@ -5,7 +5,9 @@ in production until the operators add one). Its sudo covers the exact commands i
 caution runbooks run (:func:`agent_commands`), ``gept-op`` (fixed verbs) and ``gept-gate``,
 which performs a danger-zone action only with a person's approval signed by a key in
 ``approvers`` (installed as ``/etc/gept/allowed_signers``). It reads journals
-(``systemd-journal``) and nothing secret: not in ``gept``, ``docker`` or ``postgres``.
+(``systemd-journal``) and nothing secret: not in ``gept``, ``docker`` or ``postgres``. Every
+command it runs over SSH passes sshd's ``ForceCommand`` (``gept-agent-shell``), which writes
+it and its exit status to the journal; it may forward nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from gept.guards.signers import Signers
 from gept.guards.zones import AGENT_ACCOUNT, GATE_PROGRAM
 
 OP_PROGRAM = "/usr/local/sbin/gept-op"
+AGENT_SHELL = "/usr/local/sbin/gept-agent-shell"
+SSHD_DROP_IN = "/etc/ssh/sshd_config.d/gept-agent.conf"
 COLLECTORS = ("5m", "latest", "1h", "items", "news", "players")
 
 
@@ -76,5 +80,11 @@ def configure_agent(roles: list[str]) -> None:
                  agent=AGENT_ACCOUNT, gate=GATE_PROGRAM, op=OP_PROGRAM,
                  commands=agent_commands(data, roles)),
     ])
+    recorded = files_present(name="Record every SSH command of the agent", files=[
+        rendered("agent/gept-agent-shell.sh.j2", AGENT_SHELL, mode="0755", agent=AGENT_ACCOUNT),
+        rendered("agent/sshd.conf.j2", SSHD_DROP_IN, agent=AGENT_ACCOUNT, shell=AGENT_SHELL),
+    ])
+    server.shell(name="Check sshd's configuration and reload it", commands=[
+        "sshd -t", "systemctl reload ssh.service"], _if=recorded.did_change)
     directories_present(name="Create the approvals ledger and the runbook locks", dirs=[
         Dir("/var/lib/gept/approvals", "0700"), Dir("/run/lock/gept-runbook", "1777")])

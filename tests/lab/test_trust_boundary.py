@@ -201,13 +201,27 @@ def test_raw_ssh_with_the_agents_key_reaches_no_zone(converged: LabHandle,
     wait_for("the engine", lambda: engine_healthy(converged))
     unchanged(converged, before)
     assert converged.run(host, "test -e /tmp/pwned").returncode != 0
+    records = audit_since(start, host=host)
+    # Every attempt is on the host's record, with how it ended (the agent's sshd
+    # ForceCommand writes each command and its exit status to the journal).
+    ran = {r["command"]: r["exit"] for r in records if r["event"] == "agent_command"}
+    for name, command in spellings.items():
+        assert command in ran, (name, sorted(ran)[:5])
+        if command.startswith("sudo"):
+            assert ran[command] != 0, name
     if host == "ampere":
-        records = audit_since(start, host="ampere")
         sudo = [r for r in records if r["event"] == "sudo_refused"]
         assert any("postgresql" in r["command"] for r in sudo), sudo
         assert all(r["asked_by"] == "gept-agent" for r in sudo)
         denied = [r for r in records if r["event"] == "db_refused"]
         assert any(r["asked_by"] == "gept_probe" for r in denied), records[:5]
+
+
+def test_the_agent_forwards_nothing(converged: LabHandle) -> None:
+    # No tunnel to PostgreSQL (or anything else) through the agent's SSH login.
+    proc = as_agent(["ssh", "-F", str(AGENT_HOME / ".local/state/gept/lab/ssh_config"),
+                     "-W", "127.0.0.1:5432", "ampere"], timeout=60, stdin="")
+    assert proc.returncode != 0, proc.stdout
 
 
 def test_the_agents_sudo_is_exactly_its_runbooks(converged: LabHandle) -> None:

@@ -3,8 +3,9 @@
 It reads the controller's trail (root's ``/var/log/gept/audit.jsonl``, appended through the
 root-owned appender by other accounts) and, with ``--host``, what the host itself recorded,
 which only root there can rewrite: the gate's decisions (journal, ``gept-gate``), the
-runner's lines (``gept-runbook``), sudo's refusals of the agent (``sudo``) and PostgreSQL's
-"permission denied" errors (its log; readable by root).
+runner's lines (``gept-runbook``), every command the agent ran over SSH with its exit status
+(``gept-agent-ssh``, its sshd ForceCommand), sudo's refusals of the agent (``sudo``) and
+PostgreSQL's "permission denied" errors (its log; readable by root).
 
 Example:
     $ gept audit --since 2h --zone restart-postgres
@@ -88,7 +89,7 @@ def host_journal(inventory: Path | None, name: str, since: datetime | None) -> l
     when = (since or datetime(1970, 1, 1, tzinfo=UTC)).strftime("%Y-%m-%d %H:%M:%S")
     with Session(target) as session:
         out = session.run(f"journalctl -q -o json --no-pager -t gept-gate -t gept-runbook "
-                          f"-t sudo --since '{when} UTC'; echo {_PG_MARK}; "
+                          f"-t sudo -t gept-agent-ssh --since '{when} UTC'; echo {_PG_MARK}; "
                           "grep -h 'permission denied' /var/log/postgresql/*.log "
                           "2>/dev/null | tail -n 500", timeout=60)
     journal, _, pglog = out.stdout.partition(_PG_MARK)
@@ -101,6 +102,8 @@ def host_journal(inventory: Path | None, name: str, since: datetime | None) -> l
             continue
         if entry.get("SYSLOG_IDENTIFIER") == "sudo":
             record = _sudo_line(str(entry.get("MESSAGE", "")))
+        elif entry.get("SYSLOG_IDENTIFIER") == "gept-agent-ssh":
+            record = _ssh_line(str(entry.get("MESSAGE", "")))
         else:
             try:
                 record = json.loads(entry.get("MESSAGE", ""))
@@ -131,6 +134,16 @@ def _sudo_line(message: str) -> dict[str, Any] | None:
     command = message.rsplit("COMMAND=", 1)[-1].strip() if "COMMAND=" in message else ""
     return {"event": "sudo_refused", "asked_by": who, "command": command,
             "outcome": "refused by sudoers"}
+
+
+def _ssh_line(message: str) -> dict[str, Any] | None:
+    """The agent's recording shell: ``exit=<n> <command>``, as a record."""
+    match = re.match(r"^exit=(\d+) (.*)$", message, re.DOTALL)
+    if match is None:
+        return None
+    code = int(match.group(1))
+    return {"event": "agent_command", "asked_by": "gept-agent", "command": match.group(2),
+            "exit": code, "outcome": "ok" if code == 0 else f"failed (exit {code})"}
 
 
 def _pg_line(line: str, host: str) -> dict[str, Any] | None:
