@@ -364,3 +364,19 @@ def test_a_revoked_approval_is_refused_by_the_hosts(converged: LabHandle,
     assert raw.returncode == 3
     assert "already used" in raw.stdout
     unchanged(converged, before)
+
+
+def test_the_agent_cannot_apply_a_deploy_in_plan_mode_or_otherwise(
+        converged: LabHandle, before: dict[str, str]) -> None:
+    # pyinfra run by the agent reaches the hosts as gept-agent: plan-mode flags change
+    # nothing (the guard approves nothing), and its sudo allows no deploy operation.
+    intervals = dict(converged.inventory.host("ampere").data["collector_intervals"])
+    change = json.dumps({**intervals, "news": 900})
+    base = ["/opt/gept-agent/venv/bin/python", "-m", "pyinfra", "-y",
+            str(REPO / "inventory" / "lab.py"), str(REPO / "deploys" / "site.py"),
+            "--limit", "ampere", "--data", f"collector_intervals={change}"]
+    for env, extra in (({"GEPT_DEPLOY_PLAN_ONLY": "1"}, []), ({}, ["-v", "--json"]),
+                       ({}, ["--exclude", "--dry"])):
+        proc = as_agent([*base, *extra], env=env, timeout=900)
+        assert proc.returncode != 0, proc.stdout[-2000:]
+    unchanged(converged, before)
