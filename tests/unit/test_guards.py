@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import subprocess
 import threading
 import time
