@@ -130,11 +130,6 @@ class Guard:
         identity = HostFacts.load().identity  # first: "not a converged host" says it all
         return cls(Signers.from_file(), Ledger(HOST_LEDGER), (identity,))
 
-    def check(self, zone: str, plan_hash: str, text: str | None, action: str) -> Approval:
-        """:func:`check` for this guard's hosts (nothing consumed)."""
-        return check(zone, plan_hash, text, hosts=self.hosts, signers=self.signers,
-                     action=action, ledger=self.ledger)
-
     def require(self, zone: str, plan_hash: str, text: str | None, action: str) -> Approval:
         """:func:`require` for this guard's hosts (the nonce is spent)."""
         return require(zone, plan_hash, text, hosts=self.hosts, signers=self.signers,
