@@ -1,7 +1,7 @@
 """What each role runs, in one place, so that operations both hosts share (base system,
 release, configuration) are the *same* pyinfra operations and run on both in parallel.
 
-Entry points: ``site.py`` (both roles), ``ampere.py``, ``hydra.py`` (one role each).
+Entry points: ``site.py`` (every role), ``ampere.py``, ``hydra.py`` (one role each).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from deploys.tasks import (
     tunnel,
 )
 
-ROLES = ("ampere", "hydra")
+# ``db_standby``: PostgreSQL streaming replicas of Ampere's (inventory group ``db_standby``).
+ROLES = ("ampere", "hydra", "db_standby")
 
 
 def converge(only: str | None = None) -> None:
@@ -42,6 +43,7 @@ def converge(only: str | None = None) -> None:
     approved = guard.check()
     is_ampere = "ampere" in roles
     is_hydra = "hydra" in roles
+    is_standby = "db_standby" in roles
 
     base.configure_base()
     settings = config.write_config()
@@ -62,4 +64,5 @@ def converge(only: str | None = None) -> None:
         training.prepare_training()
         tunnel.run_tunnel()
         models.apply_model_pins(approval=approved.get("model-registry"))
-    inference.schedule_inference()
+    if not is_standby:
+        inference.schedule_inference()

@@ -47,6 +47,10 @@ PORTS: dict[str, dict[str, tuple[int, int]]] = {
     "hydra": {
         "ssh": (22, 2222),
     },
+    # The database standby (issue 12): streams from ampere, can be promoted in its place.
+    "ampere-standby": {
+        "ssh": (22, 2223),
+    },
 }
 HOST_NAMES: tuple[str, ...] = tuple(PORTS)
 LABEL = "gept.lab"  # every Docker object the lab makes carries this label = the prefix
