@@ -22,7 +22,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, postgres, server, systemd
 
-from deploys.facts.gept import PgRoles
+from deploys.facts.gept import PgRoles, PostgresConfFragment
 from deploys.guard import postgres_conf_path
 from deploys.managed import files_present, literal, rendered
 from deploys.tasks.config import password_path
@@ -44,6 +44,10 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
 
     data = host.data
     version = data.postgres_version
+    # A host without our fragment yet has no clients: restarting it changes nothing anyone
+    # relies on (restart-only settings such as archive_mode take effect on the first run).
+    fresh = host.get_fact(PostgresConfFragment, path=postgres_conf_path(data)) is None
+    restart_ok = restart_allowed or fresh
     apt.packages(name=f"Install PostgreSQL {version}",
                  packages=[f"postgresql-{version}", f"postgresql-client-{version}"],
                  no_recommends=True)
@@ -66,9 +70,9 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
     # the coordinated restart.
     systemd.service(name="Reload PostgreSQL for changed settings", service=unit,
                     reloaded=True,
-                    _if=lambda: auth.did_change() or (tuned.did_change() and not restart_allowed))
+                    _if=lambda: auth.did_change() or (tuned.did_change() and not restart_ok))
     systemd.service(name="Restart PostgreSQL (coordinated: restart-postgres)", service=unit,
-                    restarted=True, _if=lambda: tuned.did_change() and restart_allowed)
+                    restarted=True, _if=lambda: tuned.did_change() and restart_ok)
 
     # Every psql below runs from / (_chdir): the postgres user cannot read root's home.
     psql = "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1"

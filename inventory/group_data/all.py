@@ -50,6 +50,35 @@ tunnel_local_port = 15432
 # Ports the firewall opens to the world: SSH and the engine, nothing else.
 firewall_open_ports = [22, 8000]
 
+# -- database hosts (Ampere, the primary, and the standbys of group db_standby) ---------
+# The host whose PostgreSQL is the primary; the others in db_standby stream from it. After
+# `promote-standby` (or a `switchover`) the operator sets the new primary's name here: a
+# converge refuses to make a promoted primary a standby again, or a standby a primary.
+db_primary = "ampere"
+# PostgreSQL tuning, rendered into conf.d on every database host. Settings in
+# `postgres_restart_settings` need a restart to take effect (the `restart-postgres` danger
+# zone on a running cluster); the rest only a reload. WAL is archived continuously to the
+# backup repository (pgBackRest, deploys/tasks/backups.py): `archive_timeout` bounds the data
+# a lost disk can take with it (a WAL segment is archived at least every 30 s under writes).
+postgres_settings = {
+    "listen_addresses": "'localhost'",
+    "max_connections": "100",
+    "shared_buffers": "128MB",
+    "work_mem": "16MB",
+    "maintenance_work_mem": "128MB",
+    "effective_cache_size": "512MB",
+    "random_page_cost": "1.1",
+    "log_min_duration_statement": "1000",
+    "checkpoint_completion_target": "0.9",
+    "wal_level": "replica",
+    "archive_mode": "on",
+    "archive_command": "'pgbackrest --stanza=gept archive-push %p'",
+    "archive_timeout": "30",
+}
+postgres_restart_settings = ["listen_addresses", "max_connections", "shared_buffers",
+                             "port", "max_worker_processes", "wal_level", "archive_mode",
+                             "max_wal_senders"]
+
 # -- database ---------------------------------------------------------------------------
 db_name = "osrs_data"
 # One role per job (gept.db.roles explains each). The owner has no password: only root on

@@ -2,22 +2,6 @@
 
 app_root = "/opt/recommendation-engine"
 
-# PostgreSQL tuning, rendered into conf.d. Settings in `postgres_restart_settings` need a
-# restart to take effect (the `restart-postgres` danger zone); the rest only a reload.
-postgres_settings = {
-    "listen_addresses": "'localhost'",
-    "max_connections": "100",
-    "shared_buffers": "128MB",
-    "work_mem": "16MB",
-    "maintenance_work_mem": "128MB",
-    "effective_cache_size": "512MB",
-    "random_page_cost": "1.1",
-    "log_min_duration_statement": "1000",
-    "checkpoint_completion_target": "0.9",
-}
-postgres_restart_settings = ["listen_addresses", "max_connections", "shared_buffers",
-                             "port", "max_worker_processes", "wal_level"]
-
 # The engine listens on loopback only; Caddy (deploys/tasks/proxy.py) serves it over TLS.
 engine_bind = "127.0.0.1"
 engine_workers = 2
