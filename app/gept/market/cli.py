@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -40,7 +40,8 @@ def simulate(
     Endpoints: /latest /5m /1h /24h /volumes /mapping /timeseries /news.rss /players, also
     under /api/v1/osrs; the prices endpoints refuse (403) a missing or default User-Agent.
     Faults per request with ?fault=503 or the header X-Sim-Fault; scripted with
-    POST /_sim/faults; the clock with POST /_sim/clock.
+    POST /_sim/faults; the clock with POST /_sim/clock; one item's price with
+    POST /_sim/moves (or ``gept market move``).
 
     Example:
         $ gept market simulate --port 8765 --seed 1
@@ -140,3 +141,73 @@ def probe(
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+@app.command("move")
+def move(
+    item: int | None = typer.Argument(None, help="Item id whose price moves."),
+    change: float | None = typer.Option(None, "--change",
+                                        help="Relative move, e.g. -0.15 for a 15 % drop."),
+    at: str | None = typer.Option(None, "--at", help="From (Unix s or ISO; default: the "
+                                                     "simulator's now)."),
+    until: str | None = typer.Option(None, "--until", help="Until (Unix s or ISO; default: "
+                                                           "for good)."),
+    clear: bool = typer.Option(False, "--clear", help="Remove every scripted move instead."),
+    url: str = typer.Option("http://127.0.0.1:8765", "--url",
+                            help="The simulator's base URL (its control API, /_sim/moves)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the simulator's moves as JSON."),
+) -> None:
+    """Move one item's price in a running simulator (a test and demo control, never the API).
+
+    The move holds on every view the collectors read (/latest, /5m, /1h, /timeseries) from
+    ``--at`` on; trades made earlier keep their prices. With no item and no ``--clear``,
+    lists the moves that are set.
+
+    Example:
+        $ gept market move 4151 --change -0.15 --url http://127.0.0.1:8090
+        moves: 4151 x0.85 from 2026-12-02T03:00:00+00:00
+        $ gept market move --clear --url http://127.0.0.1:8090
+    """
+    import httpx
+
+    from gept.core.errors import Failed
+    from gept.market.simulator.server import parse_epoch
+
+    if clear and item is not None:
+        raise InvalidInput("give an item or --clear, not both", field="clear")
+    if item is not None and change is None:
+        raise InvalidInput("--change is required with an item", field="change")
+    base = url.rstrip("/") + "/_sim/moves"
+    try:
+        if clear:
+            resp = httpx.delete(base, timeout=10)
+        elif item is None:
+            resp = httpx.get(base, timeout=10)
+        else:
+            doc: dict[str, Any] = {"item": item, "change": change}
+            for name, value in (("at", at), ("until", until)):
+                if value is not None:
+                    raw = float(value) if value.replace(".", "", 1).isdigit() else value
+                    doc[name] = parse_epoch(raw)
+            resp = httpx.post(base, json=doc, timeout=10)
+    except httpx.HTTPError as exc:
+        raise Failed(f"the simulator at {url} did not answer: {exc}") from exc
+    body = resp.json() if resp.headers.get("content-type", "").startswith(
+        "application/json") else {}
+    if resp.status_code == 400:
+        raise InvalidInput(f"the simulator refused the move: {body.get('error', resp.text)}",
+                           field="move")
+    if not resp.is_success:
+        raise Failed(f"the simulator answered HTTP {resp.status_code}: {resp.text[:200]}")
+    human = "; ".join(_move_line(m) for m in body.get("moves", [])) or "none"
+    emit(body, as_json, f"moves: {human}")
+
+
+def _move_line(move: dict[str, Any]) -> str:
+    """``4151 x0.85 from <ISO> [until <ISO>]``."""
+    line = f"{move['item']} x{1 + move['change']:.4g} from {_iso(_utc(move['since']))}"
+    return line + (f" until {_iso(_utc(move['until']))}" if move["until"] is not None else "")
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

@@ -72,3 +72,27 @@ def test_probe_summarises_one_call_and_fails_with_exit_1() -> None:
         error = json.loads(bad.stdout)
         assert error["error"] == "UpstreamHTTPError"
         assert error["http_status"] == 503
+
+
+def test_move_sets_lists_and_clears_a_running_simulators_moves() -> None:
+    from gept.market.simulator import SimulatorServer
+
+    with SimulatorServer(items=15, seed=2) as sim:
+        item = sim.market.item_ids.tolist()[3]
+        run = lambda *a: subprocess.run([GEPT, "market", "move", *a, "--url", sim.url],  # noqa: E731
+                                        capture_output=True, text=True, timeout=60)
+        set_ = run(str(item), "--change", "-0.15", "--at", "2026-12-02T03:00:00Z", "--json")
+        assert set_.returncode == 0, set_.stderr
+        assert json.loads(set_.stdout)["moves"][0]["since"] == 1796180400.0
+        assert [(m.item_id, m.factor) for m in sim.market.moves.moves] == [(item, 0.85)]
+        listed = run()
+        assert listed.returncode == 0
+        assert f"{item} x0.85 from 2026-12-02T03:00:00+00:00" in listed.stdout
+        assert run(str(item), "--change", "-1.5").returncode == 2   # the simulator refuses it
+        assert run(str(item)).returncode == 2                       # no --change
+        assert run("--clear").returncode == 0
+        assert sim.market.moves.moves == ()
+        url = sim.url
+    gone = subprocess.run([GEPT, "market", "move", "--url", url], capture_output=True,
+                          text=True, timeout=60)
+    assert gone.returncode == 1

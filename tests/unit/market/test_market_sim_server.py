@@ -203,3 +203,72 @@ def test_head_probes_and_the_index_are_never_faulted_or_counted(sim: SimulatorSe
     assert "/5m" in get(sim, "/").json()["endpoints"]
     assert httpx.get(sim.url + "/_sim/stats").json()["total"] == 0
     assert httpx.put(sim.url + "/5m").status_code == 501  # the stdlib refuses unknown verbs
+
+
+def _liquid_item(sim: SimulatorServer) -> int:
+    """An item whose both sides traded in the last minute (so /latest shows a move at once)."""
+    rows = parse.parse_latest(get(sim, "/latest").content).rows
+    fresh = [r for r in rows if r.high and r.low and r.high_time and r.low_time
+             and NOW - r.high_time.timestamp() < 60 and NOW - r.low_time.timestamp() < 60]
+    assert fresh, "the seeded market has no liquid item"
+    return fresh[0].item_id
+
+
+def test_a_scripted_move_drops_one_item_on_every_view_and_clears(sim: SimulatorServer) -> None:
+    item = _liquid_item(sim)
+    before = {p: get(sim, p).content for p in ("/latest", "/5m", "/1h", "/mapping",
+                                                f"/timeseries?timestep=5m&id={item}")}
+    state = httpx.post(sim.url + "/_sim/moves",
+                       json={"item": item, "change": -0.2, "at": NOW - 3600}).json()
+    assert state["moves"] == [{"item": item, "change": -0.2, "since": NOW - 3600.0,
+                               "until": None}]
+    old = {r.item_id: r for r in parse.parse_latest(before["/latest"]).rows}
+    new = {r.item_id: r for r in parse.parse_latest(get(sim, "/latest").content).rows}
+    assert new[item].high == pytest.approx(old[item].high * 0.8, rel=0.002)  # type: ignore[operator]
+    assert new[item].low == pytest.approx(old[item].low * 0.8, rel=0.002)  # type: ignore[operator]
+    assert {i: r for i, r in new.items() if i != item} == \
+        {i: r for i, r in old.items() if i != item}          # one item moved, no other
+    for path in ("/5m", "/1h"):                               # blocks rendered before: stale
+        was = {r.item_id: r for r in parse.parse_snapshot(before[path], path).rows}
+        now = {r.item_id: r for r in parse.parse_snapshot(get(sim, path).content, path).rows}
+        if item in now:
+            assert now[item].avg_high_price == pytest.approx(  # type: ignore[union-attr]
+                was[item].avg_high_price * 0.8, rel=0.002)  # type: ignore[operator]
+        assert {i: r for i, r in now.items() if i != item} == \
+            {i: r for i, r in was.items() if i != item}
+    series = parse.parse_timeseries(
+        get(sim, f"/timeseries?timestep=5m&id={item}").content, item).rows
+    moved = [r for r in series if r.timestamp.timestamp() + 150 >= NOW - 3600]
+    kept = [r for r in series if r.timestamp.timestamp() + 150 < NOW - 3600]
+    assert moved
+    assert kept
+    old_series = {r.timestamp: r for r in parse.parse_timeseries(
+        before[f"/timeseries?timestep=5m&id={item}"], item).rows}
+    assert all(old_series[r.timestamp] == r for r in kept)  # the past before it is untouched
+    assert get(sim, "/mapping").content == before["/mapping"]
+    assert httpx.delete(sim.url + "/_sim/moves").json()["moves"] == []
+    assert {p: get(sim, p).content for p in before} == before   # back to the seed alone
+
+
+def test_a_move_scheduled_on_the_clock_happens_on_its_own(sim: SimulatorServer) -> None:
+    item = _liquid_item(sim)
+    httpx.post(sim.url + "/_sim/moves", json={"item": item, "change": -0.3,
+                                              "at": "2026-01-01T00:10:00Z"})
+    price = lambda: {r.item_id: r for r in parse.parse_latest(  # noqa: E731
+        get(sim, "/latest").content).rows}[item].high
+    first = price()
+    httpx.post(sim.url + "/_sim/clock", json={"advance": 1200})
+    later = price()
+    assert later is not None
+    assert first is not None
+    assert later < first * 0.8                      # 30 % down, whatever the noise did
+
+
+def test_bad_moves_get_400_and_change_nothing(sim: SimulatorServer) -> None:
+    for bad in ({"change": -0.1}, {"item": 7}, {"item": 7, "change": -1},
+                {"item": "7", "change": -0.1}, {"item": 7, "change": True},
+                {"item": 7, "change": -0.1, "at": 100, "until": 50},
+                {"item": 7, "change": -0.1, "at": "yesterday"}):
+        assert httpx.post(sim.url + "/_sim/moves", json=bad).status_code == 400, bad
+    assert httpx.get(sim.url + "/_sim/moves").json()["moves"] == []
+    assert get(sim, "/_sim/moves").status_code == 200      # control: never refused

@@ -40,6 +40,7 @@ import numpy.typing as npt
 from gept.core.errors import InvalidInput
 from gept.market.models import MAX_PRICE, ItemMapping, LatestPrice, PriceBlock, Snapshot
 from gept.market.simulator.catalogue import DEFAULT_ITEMS, catalogue
+from gept.market.simulator.moves import MoveBook, PriceMove
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -196,6 +197,8 @@ class SyntheticMarket:
         self._mapping = catalogue(rng, self.item_ids.tolist(), log10p.tolist())
         self._index = {int(i): k for k, i in enumerate(self.item_ids)}
         self._unlisted = self._make_unlisted(rng)
+        self.moves = MoveBook()
+        """Scripted price moves (``gept.market.simulator.moves``); none by default."""
 
     # -- static data ----------------------------------------------------------------------
 
@@ -247,7 +250,25 @@ class SyntheticMarket:
             a = _u01(self._seed, keys, knot, 100 + salt) * 2.0 - 1.0
             b = _u01(self._seed, keys, knot + 1, 100 + salt) * 2.0 - 1.0
             out += sigma * weight * (a + (b - a) * smooth)
+        moves = self.moves.moves
+        if moves:  # none by default: the seeded market pays nothing for this
+            self._apply_moves(out, t, idx, moves)
         return out
+
+    def _apply_moves(self, out: F64, t: F64, idx: I64, moves: tuple[PriceMove, ...]) -> None:
+        """Add each scripted move's log factor where its item and interval match."""
+        times = np.broadcast_to(t, out.shape)
+        for move in moves:
+            col = self._index.get(move.item_id)
+            if col is None:
+                continue  # an id this market lacks moves nothing
+            cols = np.flatnonzero(idx == col)
+            if not cols.size:
+                continue
+            held = times[:, cols] >= move.since
+            if move.until is not None:
+                held &= times[:, cols] < move.until
+            out[:, cols] += np.where(held, move.log_factor, 0.0)
 
     def _compute(self, epochs: I64, step: int, idx: I64) -> tuple[F64, I64, F64, I64]:
         """Averages and volumes for blocks starting at ``epochs`` (T,), items ``idx`` (N,)."""

@@ -14,6 +14,10 @@ Market endpoints (also under the real prefix ``/api/v1/osrs``): ``/latest[?id=]`
   ``{"rate": 0.1, "kinds": ["500", "malformed"], "paths": [...]}``), or clear the fault plan;
 * ``GET|POST|DELETE /_sim/clock``: read, set (``{"now": <unix s or ISO>, "frozen": true}``
   or ``{"advance": <s>}``), or reset "now";
+* ``GET|POST|DELETE /_sim/moves``: read, add (``{"item": 4151, "change": -0.15}`` drops
+  that item's price 15 % from now on; ``"at"``/``"until"``, Unix seconds or ISO times on the
+  simulator's clock, schedule it), or clear the scripted price moves
+  (``gept.market.simulator.moves``);
 * ``GET|DELETE /_sim/stats``: requests served per path and per User-Agent, or reset them.
 
 Example:
@@ -38,6 +42,7 @@ from gept.market.simulator.catalogue import DEFAULT_ITEMS
 from gept.market.simulator.faults import FaultPlan, SimClock
 from gept.market.simulator.handler import MARKET_PATHS, Handler, Response, SimHTTPServer
 from gept.market.simulator.market import SyntheticMarket
+from gept.market.simulator.moves import PriceMove
 
 TIMESTEP_SECONDS = {"5m": 300, "1h": 3600, "6h": 21600, "24h": 86400}
 
@@ -70,7 +75,7 @@ class SimulatorServer:
         self.requests: dict[str, int] = {}
         self.user_agents: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, int, bool], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, bool, int], bytes] = OrderedDict()
         self._mapping: dict[bool, bytes] = {}
         self.stopping = threading.Event()
         self._httpd = SimHTTPServer((host, port), Handler)
@@ -136,8 +141,10 @@ class SimulatorServer:
     # -- what each endpoint answers -------------------------------------------------------
 
     def reset(self) -> None:
-        """Back to a clean state between tests: no faults, the real clock, zero counts."""
+        """Back to a clean state between tests: no faults, no moves, the real clock, zero
+        counts."""
         self.faults.clear()
+        self.market.moves.clear()
         self.clock.reset()
         self.reset_stats()
 
@@ -153,7 +160,9 @@ class SimulatorServer:
             self.requests[path] = self.requests.get(path, 0) + 1
             self.user_agents[user_agent] = self.user_agents.get(user_agent, 0) + 1
 
-    def _cached(self, key: tuple[str, int, bool], make: Any) -> bytes:
+    def _cached(self, what: tuple[str, int, bool], make: Any) -> bytes:
+        # A scripted move changes past blocks too: answers rendered before it are stale.
+        key = (*what, self.market.moves.version)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -252,6 +261,12 @@ class SimulatorServer:
                 if "advance" in doc:
                     self.clock.advance(float(doc["advance"]))
             return Response(200, json.dumps(self.clock.state()).encode())
+        if path == "/_sim/moves":
+            if method == "DELETE":
+                self.market.moves.clear()
+            elif method == "POST":
+                self.market.moves.add(PriceMove.from_doc(doc, self.clock.now(), parse_epoch))
+            return Response(200, json.dumps(self.market.moves.state()).encode())
         if path == "/_sim/stats":
             with self._lock:
                 if method == "DELETE":
