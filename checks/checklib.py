@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gept.core.config import COLLECTOR_INTERVALS
+from gept.core.config import COLLECTOR_INTERVALS, COLLECTOR_METRICS_PORTS
 
 DEFAULTS: dict[str, Any] = {
     "postgres_version": 15,
@@ -33,8 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "gept_user": "gept",
     "stale_after_seconds": 600,
     "collector_intervals": dict(COLLECTOR_INTERVALS),
-    "collector_metrics_ports": {"5m": 9100, "1h": 9101, "news": 9102, "latest": 9103,
-                                "players": 9104, "items": 9105},
+    "collector_metrics_ports": dict(COLLECTOR_METRICS_PORTS),
     "firewall_open_ports": [22, 8000],
     "tunnel_service": "gept-db-tunnel.service",
 }

@@ -10,7 +10,8 @@ from checklib import DEFAULTS, Target
 # Ports that must never be open to the world (the firewall allows SSH and the engine only).
 CLOSED = {"postgres": DEFAULTS["postgres_port"], "prometheus": DEFAULTS["prometheus_port"],
           "alertmanager": DEFAULTS["alertmanager_port"], "grafana": DEFAULTS["grafana_port"],
-          "status": DEFAULTS["status_port"], "collector-5m": 9100}
+          "status": DEFAULTS["status_port"],
+          "collector-5m": DEFAULTS["collector_metrics_ports"]["5m"]}
 
 
 def _ruleset(target: Target) -> str:

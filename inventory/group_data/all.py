@@ -1,11 +1,11 @@
 """Data every host shares: the single source of versions, ports, paths and schedules.
 
 Deploys, runbooks and checks read these names; change a value here, never in a deploy.
-Collector intervals are not restated: they come from ``gept.core.config`` (one place to
-guard, because changing one is the ``collector-intervals`` danger zone).
+Collector intervals and metrics ports are not restated: they come from ``gept.core.config``
+(one place to guard, because changing an interval is the ``collector-intervals`` danger zone).
 """
 
-from gept.core.config import COLLECTOR_INTERVALS
+from gept.core.config import COLLECTOR_INTERVALS, COLLECTOR_METRICS_PORTS
 
 # Operations run as root through sudo (production logs in as a sudo user; lab as root).
 _sudo = True
@@ -39,8 +39,7 @@ ssh_port_internal = 22
 postgres_port = 5432
 engine_port = 8000
 status_port = 8080
-collector_metrics_ports = {"5m": 9100, "1h": 9101, "news": 9102, "latest": 9103,
-                           "players": 9104, "items": 9105}
+collector_metrics_ports = dict(COLLECTOR_METRICS_PORTS)
 prometheus_port = 9090
 alertmanager_port = 9093
 grafana_port = 3001

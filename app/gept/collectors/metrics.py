@@ -27,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from gept.collectors.runs import CollectorTotals
-from gept.core.config import COLLECTOR_INTERVALS
+from gept.core.config import COLLECTOR_INTERVALS, COLLECTOR_METRICS_PORTS
 from gept.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,8 @@ FAILURES = "gept_collector_failures_total"
 ROWS = "gept_collector_rows_written_total"
 LAST_SUCCESS = "gept_collector_last_success_timestamp_seconds"
 INTERVAL = "gept_collector_interval_seconds"
-PORTS: dict[str, int] = {"5m": 9100, "1h": 9101, "news": 9102, "latest": 9103,
-                         "players": 9104, "items": 9105}
-"""Each collector's metrics port in production (CONTRACTS.md)."""
+PORTS = COLLECTOR_METRICS_PORTS
+"""Each collector's metrics port (``gept.core.config.COLLECTOR_METRICS_PORTS``)."""
 
 _HELP = {
     RUNS: "Collector runs (fetch + write attempts).",

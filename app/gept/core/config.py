@@ -35,6 +35,17 @@ COLLECTOR_INTERVALS: dict[str, int] = {
     "players": 300,
 }
 
+# Each collector's Prometheus port: the collectors serve on it, the group data, the monitoring
+# scrape config and the checks read it from here.
+COLLECTOR_METRICS_PORTS: dict[str, int] = {
+    "5m": 9100,
+    "1h": 9101,
+    "news": 9102,
+    "latest": 9103,
+    "players": 9104,
+    "items": 9105,
+}
+
 # A contact is a URL, an e-mail address, or a handle such as "@name" / "Discord: name".
 _CONTACT = re.compile(r"(https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+|(^|\s|\()@\w+|contact|discord)",
                       re.IGNORECASE)

@@ -11,7 +11,7 @@ import jinja2
 import pytest
 import yaml
 
-from gept.core.config import COLLECTOR_INTERVALS
+from gept.core.config import COLLECTOR_INTERVALS, COLLECTOR_METRICS_PORTS
 
 REPO = Path(__file__).resolve().parents[3]
 TEMPLATES = REPO / "deploys" / "templates" / "monitoring"
@@ -24,8 +24,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
         "grafana": 3001, "node_exporter": 9110, "postgres_exporter": 9187,
     },
     "collectors": dict(COLLECTOR_INTERVALS),
-    "collector_ports": {"5m": 9100, "1h": 9101, "news": 9102, "latest": 9103,
-                        "players": 9104, "items": 9105},
+    "collector_ports": dict(COLLECTOR_METRICS_PORTS),
     "scrape_host": "127.0.0.1",
     "environment": "test",
 }
