@@ -234,3 +234,62 @@ def test_cli_list_and_promote_exit_codes(db_dsn: str, models_dir: Path, tiny_mod
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         assert statuses(conn)[b] == "PENDING"
     assert Decimal("0.0125") in GRID.offsets
+
+
+def test_beta_mark_is_a_caution_action_audited_and_refused_for_a_failed_model(
+        db_dsn: str, models_dir: Path, tiny_model: object) -> None:
+    from gept.registry import beta
+
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        a = add(conn, models_dir, tiny_model, "20260101_000000")
+        bad = add(conn, models_dir, tiny_model, "20260102_000000", passed=False)
+        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+        first = beta.mark(conn, a, beta=True, reason="trial")
+        assert (first.changed, first.serves, first.to_dict()["class"]) == (True, True, "caution")
+        assert beta.mark(conn, a, beta=True).changed is False          # idempotent
+        assert beta.beta_models(conn) == [a]
+        # The rest of training's record is kept; the model's status is untouched.
+        assert lifecycle.get(conn, a).metrics["trained_targets"] == [0, 1, 2]
+        assert statuses(conn)[a] == "ACTIVE"
+        with pytest.raises(InvalidInput, match="validation gate"):
+            beta.mark(conn, bad, beta=True)
+        with pytest.raises(InvalidInput, match="no model"):
+            beta.mark(conn, 999_999, beta=True)
+        assert beta.mark(conn, a, beta=False).changed is True
+        assert beta.beta_models(conn) == []
+    marks = [e for e in audit.read() if e["event"] == "models-beta"]
+    assert [(e["model_id"], e["beta"], e["changed"]) for e in marks] == [
+        (a, True, True), (a, True, False), (a, False, True)]
+    assert marks[0]["reason"] == "trial"
+
+
+def test_cli_marks_and_unmarks_beta_without_an_approval(db_dsn: str, models_dir: Path,
+                                                        tiny_model: object) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        a = add(conn, models_dir, tiny_model, "20260101_000000")
+        pending = add(conn, models_dir, tiny_model, "20260102_000000")
+        bad = add(conn, models_dir, tiny_model, "20260103_000000", passed=False)
+        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+
+    def gept(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gept.cli", *args], capture_output=True,
+                              text=True, timeout=60, env=dict(os.environ), check=False)
+
+    marked = gept("models", "beta", str(a), "--reason", "trial", "--json")
+    assert marked.returncode == 0, marked.stderr
+    assert json.loads(marked.stdout)["beta"] is True
+    listed = gept("models", "list")
+    assert [line.endswith("beta") for line in listed.stdout.splitlines()[1:]] == [
+        False, False, True]                                           # newest first
+    waits = gept("models", "beta", str(pending))
+    assert waits.returncode == 0
+    assert "PENDING, so it serves nobody yet" in waits.stdout
+    assert gept("models", "beta", str(bad)).returncode == 2
+    assert gept("models", "beta", "999999").returncode == 2
+    off = gept("models", "beta", str(a), "--off", "--json")
+    assert off.returncode == 0
+    assert json.loads(off.stdout)["beta"] is False
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        from gept.registry import beta
+
+        assert beta.beta_models(conn) == [pending]

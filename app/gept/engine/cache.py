@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -223,6 +223,14 @@ class EngineState:
                         log.info("loaded batch %s: %d candidates in %.0f ms",
                                  newest.isoformat(), len(rows),
                                  (time.perf_counter() - t1) * 1000)
+                    elif newest is not None and self.snapshot is not None:
+                        # A model marked (or unmarked) beta takes effect now, not with the
+                        # next batch: one small query per refresh.
+                        beta = await repository.beta_models(conn, newest)
+                        if beta != self.snapshot.beta_model_ids:
+                            self.snapshot = replace(self.snapshot, beta_model_ids=beta)
+                            log.info("beta models of batch %s: %s", newest.isoformat(),
+                                     sorted(beta) or "none")
             except DB_ERRORS as exc:
                 self.mark_down(exc)
             finally:

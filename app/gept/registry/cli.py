@@ -7,7 +7,8 @@ import typer
 from gept.core.output import emit
 from gept.guards.approval import Approval
 
-app = typer.Typer(help="Model registry: list, promote, roll back.", no_args_is_help=True)
+app = typer.Typer(help="Model registry: list, promote, roll back, mark beta.",
+                  no_args_is_help=True)
 
 _APPROVAL_HELP = "A person's approval for the model-registry zone (gept coordinate approve)."
 
@@ -33,7 +34,8 @@ def list_cmd(
     for m in models:
         auc = "-" if m.mean_auc is None else f"{m.mean_auc:.4f}"
         lines.append(f"{m.id:>5}  {m.scope:<14} {m.status:<10} {auc:>6}  "
-                     f"{'pass' if m.validation_passed else 'FAIL':<5} {m.run_id}")
+                     f"{'pass' if m.validation_passed else 'FAIL':<5} {m.run_id}"
+                     + ("  beta" if m.metrics.get("beta") is True else ""))
     emit({"models": [m.to_dict() for m in models]}, as_json, human="\n".join(lines))
 
 
@@ -93,6 +95,37 @@ def rollback_cmd(
     emit(change.to_dict(), as_json,
          human=f"rolled back {change.scope}: model {change.activated} is ACTIVE again "
                f"(model {change.deprecated} DEPRECATED)")
+
+
+@app.command("beta")
+def beta_cmd(
+    model_id: int = typer.Argument(..., help="Registry id of the model to mark (or unmark)."),
+    off: bool = typer.Option(False, "--off", help="Remove the beta mark instead."),
+    reason: str = typer.Option("", "--reason", help="Why, for the audit trail."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Mark a model beta (or unmark it with ``--off``): served to users who opted in.
+
+    A caution action: it changes no model's status and nothing a user who did not opt in
+    to beta sees, so no approval is needed (``promote`` and ``rollback`` need one); a model
+    that failed its validation gate is refused (exit 2), every change is audited. The
+    engine picks the mark up within one refresh. A beta model serves only while ACTIVE.
+
+    Example:
+        $ gept models beta 12 --reason "trial of the whip model" --json
+        {"model_id": 12, "scope": "item:4151", "status": "ACTIVE", "beta": true, ...}
+        $ gept models beta 12 --off
+    """
+    from gept.db.connect import connect
+    from gept.registry import beta
+
+    with connect(autocommit=True) as conn:
+        change = beta.mark(conn, model_id, beta=not off, reason=reason)
+    state = "beta" if change.beta else "not beta"
+    note = "" if change.changed else " (already)"
+    waits = "" if change.serves else f"; it is {change.status}, so it serves nobody yet"
+    emit(change.to_dict(), as_json, human=f"model {model_id} ({change.scope}) is {state}"
+                                          f"{note}{waits}")
 
 
 def _approved(plan_hash: str, approval: str | None, action: str) -> Approval:

@@ -390,3 +390,66 @@ def test_w9_health_and_the_key_on_every_contract_route(web: TestClient) -> None:
                          ("POST", "/api/v1/feedback")]:
         resp = web.request(method, path, json={})
         assert resp.status_code == 401, (method, path)
+
+
+def _w6(client: TestClient, opp: dict[str, Any], **extra: object) -> Any:
+    body = {"item_id": opp["item_id"], "order_type": "sell",
+            "user_price": opp["sell_price"] * 2, "quantity": opp["quantity"],
+            "time_elapsed_minutes": 60, "use_beta_model": False, "model_id": None,
+            "buy_price": opp["buy_price"], "expected_hours": int(opp["expected_hours"]),
+            **extra}
+    resp = client.post("/api/v1/recommendations/update", json=body, headers=HEADERS)
+    assert resp.status_code == 200, resp.text
+    return resp
+
+
+def test_w6_follows_the_trades_model_id_and_says_when_it_cannot(web: TestClient) -> None:
+    opp = items_of(web)[0]
+    served = opp["model_id"]
+    assert isinstance(served, str)
+    asked = _w6(web, opp, model_id=served)
+    assert asked.headers["X-Gept-Model"] == f"model {served}"
+    gone = _w6(web, opp, model_id="999999")          # a model retired since the trade
+    assert gone.headers["X-Gept-Model"] == (
+        f"active {served} (model 999999 has no predictions for item {opp['item_id']} "
+        "in the newest batch)")
+    assert gone.json() == asked.json()                # advice from the model that predicts it
+    assert _w6(web, opp).headers["X-Gept-Model"] == f"active {served}"
+
+
+def test_w6_use_beta_model_says_plainly_there_is_none(web: TestClient) -> None:
+    opp = items_of(web)[0]
+    resp = _w6(web, opp, use_beta_model=True)
+    assert resp.headers["X-Gept-Model"] == (
+        f"active {opp['model_id']} (no beta model predicts item {opp['item_id']} "
+        "in the newest batch)")
+    assert resp.json() == _w6(web, opp).json()
+
+
+def test_w6_use_beta_model_serves_a_model_marked_beta_at_once(web: TestClient,
+                                                              ml_dsn: str) -> None:
+    import time
+
+    from gept.registry import beta
+
+    opp = items_of(web)[0]
+    model = int(opp["model_id"])
+
+    def header_when(start: str) -> str:
+        deadline = time.monotonic() + 10               # the engine refreshes every 0.2 s
+        while True:
+            got = str(_w6(web, opp, use_beta_model=True).headers["X-Gept-Model"])
+            if got.startswith(start) or time.monotonic() > deadline:
+                return got
+            time.sleep(0.1)
+
+    with psycopg.connect(ml_dsn, autocommit=True) as conn:
+        assert beta.mark(conn, model, beta=True, reason="contract test").changed
+    assert header_when(f"beta {model}") == f"beta {model}"       # no restart, no new batch
+    w1 = web_w1(web, use_beta_model="true")
+    assert w1.headers["X-Gept-Model"] == f"beta {model}"
+    assert all(r["modelId"] == model for r in w1.json())
+    with psycopg.connect(ml_dsn, autocommit=True) as conn:
+        assert beta.mark(conn, model, beta=False).changed
+    assert header_when(f"active {model} ").startswith(f"active {model} (no beta model")
+    assert "no beta model" in web_w1(web, use_beta_model="true").headers["X-Gept-Model"]

@@ -28,8 +28,9 @@ from gept.engine.contract import opportunity
 from gept.engine.deps import authorize, serving
 from gept.engine.recommend import quantity
 from gept.engine.routes.flips import PlainRoute
-from gept.engine.routes.recommendations import freshness_headers, model_selection
+from gept.engine.routes.recommendations import freshness_headers
 from gept.engine.schemas import ERRORS
+from gept.engine.selection import model_selection
 from gept.engine.webschemas import OpportunitiesOut, OpportunityFilters
 
 router = APIRouter(prefix="/api/v1", tags=["opportunities"], responses=ERRORS)

@@ -28,6 +28,7 @@ from gept.engine.deps import DatabaseUnavailable, authorize, serving
 from gept.engine.routes.flips import PlainRoute
 from gept.engine.routes.recommendations import freshness_headers
 from gept.engine.schemas import ERRORS
+from gept.engine.selection import order_model
 from gept.engine.webschemas import OrderUpdateIn, OrderUpdateOut
 
 router = APIRouter(prefix="/api/v1/recommendations", tags=["orders"], responses=ERRORS)
@@ -85,7 +86,12 @@ def _parse(raw: bytes) -> OrderUpdateIn:
 
 
 async def update(request: Request) -> Response:
-    """Advice for one active order; 404 when the item has no predictions."""
+    """Advice for one active order; 404 when the item has no predictions.
+
+    ``model_id`` and ``use_beta_model`` choose the model as :mod:`gept.engine.selection`
+    says; ``X-Gept-Model`` names the model the advice came from and, when the request
+    could not be followed, why.
+    """
     state = authorize(request, request.headers.get("x-api-key"))
     body = _parse(await request.body())
     snap = serving(state).snapshot
@@ -98,8 +104,14 @@ async def update(request: Request) -> Response:
                   body.buy_price, body.expected_hours)
     answer = advise(order, rows, alternatives(snap, body.item_id)
                     if body.order_type == "buy" else [])
+    # One model predicts an item in a batch: the advice is that model's; the header says
+    # whether it is the one the trade asked for (model_id) or a beta one (use_beta_model).
+    served = rows[0]["model_id"]
+    model = order_model(None if served is None else int(served), snap.beta_model_ids,
+                        item_id=body.item_id, model_id=body.model_id,
+                        use_beta=body.use_beta_model)
     return Response(orjson.dumps(answer), media_type="application/json",
-                    headers=freshness_headers(state, snap, "active"))
+                    headers=freshness_headers(state, snap, model))
 
 
 hot_route = PlainRoute("/api/v1/recommendations/update", update, methods=["POST"],

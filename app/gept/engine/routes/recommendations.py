@@ -41,6 +41,7 @@ from gept.engine.recommend import (
 )
 from gept.engine.routes.flips import CAPITAL_MAX, CSV_IDS, PlainRoute, parse_query, query_parameters
 from gept.engine.schemas import ERRORS
+from gept.engine.selection import model_selection
 from gept.engine.webschemas import (
     AllRecommendationsOut,
     WebRecommendationOut,
@@ -130,15 +131,6 @@ class Delivered:
     def get(self, rec_id: str) -> tuple[Candidate, datetime] | None:
         """The candidate and batch time behind an id, if recently answered."""
         return self._recs.get(rec_id)
-
-
-def model_selection(snap: Snapshot, use_beta: bool) -> tuple[frozenset[int] | None, str]:
-    """Which model ids to serve (None: all) and the ``X-Gept-Model`` header saying so."""
-    if not use_beta:
-        return None, "active"
-    if snap.beta_model_ids:
-        return snap.beta_model_ids, "beta " + ",".join(str(i) for i in sorted(snap.beta_model_ids))
-    return None, "active (no beta model in the registry's newest batch)"
 
 
 def freshness_headers(state: EngineState, snap: Snapshot, model: str) -> dict[str, str]:
