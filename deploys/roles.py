@@ -52,13 +52,13 @@ def converge(only: str | None = None) -> None:
                                     restart_allowed="restart-postgres" in approved)
     current = app.install_release()
     agent.configure_agent(roles)
+    backups.configure_backups(roles)
     if is_ampere:
         schema.migrate_schema(schema_zone_approval=approved.get("predictions-schema"))
         engine.run_engine(triggers=[current, *settings])
         docker.install_docker()
         collectors.run_collectors()
         monitoring.run_monitoring()
-        backups.schedule_backups()
         tunnel.accept_tunnel()
     if is_hydra:
         training.prepare_training()

@@ -25,6 +25,11 @@ NAMES = {
     "db_password_gept_engine": "GEPT_DB_PASSWORD_GEPT_ENGINE",
     "db_password_gept_collectors": "GEPT_DB_PASSWORD_GEPT_COLLECTORS",
     "db_password_gept_registry": "GEPT_DB_PASSWORD_GEPT_REGISTRY",
+    # pgBackRest: the repository's encryption passphrase (kept where the repository is
+    # written from: the repository host, or the database hosts for S3) and the S3 key pair.
+    "backup_cipher_pass": "GEPT_BACKUP_CIPHER_PASS",
+    "backup_s3_key": "GEPT_BACKUP_S3_KEY",
+    "backup_s3_key_secret": "GEPT_BACKUP_S3_KEY_SECRET",
 }
 
 

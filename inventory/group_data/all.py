@@ -97,10 +97,26 @@ db_probe_os_users = ["gept-agent", "root", "postgres"]
 collector_intervals = dict(COLLECTOR_INTERVALS)
 inference_minute = "*/5"
 stale_after_seconds = 600
+# Backups: pgBackRest (deploys/tasks/backups.py). WAL is archived continuously; a full backup
+# every Sunday and a differential one every other day at backup_hour:backup_minute (UTC);
+# `backup_retention_full` full backups are kept (with the WAL that makes each restorable).
+# The repository is never on a database host: `backup_repo_host` names the inventory host
+# that keeps it (pgBackRest's TLS server; the lab: hydra), or, when empty, the S3 bucket of
+# `backup_s3` (production: Oracle Object Storage's S3-compatible API, group_data/production).
+backup_stanza = "gept"
+backup_repo_host = ""
+backup_repo_path = "/var/lib/pgbackrest"
+backup_s3: dict[str, str] = {}
 backup_hour = "2"
 backup_minute = "0"
-backup_dir = "/var/backups/gept"
-backup_retention_days = 7
+backup_retention_full = 2
+backup_tls_port = 8432            # pgBackRest's TLS server on the repository and database hosts
+# The weekly restore drill (runbook restore-drill, also a timer on the drill host): restore
+# the latest point into a scratch instance on a standby host and compare it with the source.
+restore_drill_weekday = "Sat"
+restore_drill_time = "03:30"
+restore_drill_port = 5499
+restore_drill_dir = "/var/lib/gept/restore-drill"
 
 # -- upstream -----------------------------------------------------------------------------
 wiki_base_url = "https://prices.runescape.wiki/api/v1/osrs"

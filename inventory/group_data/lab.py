@@ -29,3 +29,6 @@ collectors_base_image = "lab"
 # The lab logs in as root: no sudo wrapper around every command (operations that run as
 # another user still pass _sudo/_sudo_user themselves).
 _sudo = False
+# The backup repository lives on another lab host than the databases: hydra runs
+# pgBackRest's TLS server (production: an S3 bucket, group_data/production.py).
+backup_repo_host = "hydra"

@@ -5,7 +5,7 @@ no action here: they change only through the deploys a person runs.
 
 Example:
     >>> sorted(ACTIONS)
-    ['promote-model', 'restart-postgres', 'rollback-model', 'stop-hydra-inference']
+    ['promote-model', 'restart-postgres', 'restore-postgres', 'rollback-model', 'stop-hydra-inference']
 """
 
 from __future__ import annotations
@@ -113,12 +113,30 @@ def rollback_model(approval: Approval, args: dict[str, str]) -> str:
     return _registry(approval, lifecycle.rollback, args["scope"])
 
 
+def restore_postgres(_a: Approval, args: dict[str, str]) -> str:
+    """Replace the live cluster with the repository's copy (latest, or a point in time)."""
+    import json
+
+    from gept.db.backups import BackupError, BackupFacts, restore_live
+
+    target = args.get("target", "latest")
+    try:
+        done = restore_live(BackupFacts.load(), None if target == "latest" else target)
+    except BackupError as exc:
+        raise ActionFailed(str(exc)) from exc
+    return json.dumps(done, sort_keys=True)
+
+
 ACTIONS: dict[str, Action] = {
     "restart-postgres": Action(GATE_ZONES["restart-postgres"], (), restart_postgres),
     "stop-hydra-inference": Action(GATE_ZONES["stop-hydra-inference"], (),
                                    stop_hydra_inference),
     "promote-model": Action(GATE_ZONES["promote-model"], ("model-id",), promote_model),
     "rollback-model": Action(GATE_ZONES["rollback-model"], ("scope",), rollback_model),
+    "restore-postgres": Action(GATE_ZONES["restore-postgres"], ("target",), restore_postgres),
 }
 assert set(ACTIONS) == set(GATE_ZONES)  # the gate serves exactly the declared actions
-ARG_PATTERNS = {"model-id": r"[1-9][0-9]{0,9}", "scope": r"global|item:[1-9][0-9]{0,6}"}
+ARG_PATTERNS = {"model-id": r"[1-9][0-9]{0,9}", "scope": r"global|item:[1-9][0-9]{0,6}",
+                # "latest", or a UTC time as pgBackRest's --target takes it
+                "target": r"latest|20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]"
+                          r":[0-5][0-9](\+00)?"}

@@ -6,7 +6,9 @@ arguments; none touches a danger zone and none runs code the caller chose: a rel
 activated only if a person's converge built it on this host (root-owned, ``.installed``).
 
 Verbs: ``engine-activate RELEASE``, ``engine-rollback``, ``enable-fallback``,
-``collector-logs NAME LINES``, ``inference-log LINES``.
+``collector-logs NAME LINES``, ``inference-log LINES``, ``restore-drill`` (a scratch restore
+on a standby host: :mod:`gept.db.drill`; it never touches the live cluster),
+``backup-info`` (the repository's backups and the archiver's state, as JSON).
 
 Example:
     $ sudo -n /usr/local/sbin/gept-op engine-activate 0.1.0+3f2a9c0d1e2b
@@ -113,12 +115,34 @@ def inference_log(facts: HostFacts, lines: str) -> str:
     return "\n".join(text[-count:])
 
 
+def restore_drill(_facts: HostFacts) -> str:
+    """Restore the latest point into a scratch instance and compare; the JSON report."""
+    from gept.db.drill import main_report
+
+    return main_report()
+
+
+def backup_info(_facts: HostFacts) -> str:
+    """What the repository holds for this host's stanza, and the archiver's state."""
+    import json
+
+    from gept.db.backups import BackupError, BackupFacts, archiver_state, repository_info
+
+    facts = BackupFacts.load()
+    try:
+        return json.dumps({"repository": repository_info(facts),
+                           "archiver": archiver_state(facts)}, indent=2, sort_keys=True)
+    except BackupError as exc:
+        raise OpError(str(exc)) from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one verb; print its result."""
     args = list(sys.argv[1:] if argv is None else argv)
     verbs = {"engine-activate": (engine_activate, 1), "engine-rollback": (engine_rollback, 0),
              "enable-fallback": (enable_fallback, 0), "collector-logs": (collector_logs, 2),
-             "inference-log": (inference_log, 1)}
+             "inference-log": (inference_log, 1), "restore-drill": (restore_drill, 0),
+             "backup-info": (backup_info, 0)}
     if not args or args[0] not in verbs or len(args) - 1 != verbs[args[0]][1]:
         sys.stderr.write(f"usage: gept-op {{{','.join(verbs)}}} ARGS...\n")
         return ExitCode.INVALID

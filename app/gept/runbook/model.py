@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gept.guards.zones import GateAction, Zone
+from gept.guards.zones import GateAction, GateArg, Zone
 
 NAME_RE = r"^[a-z][a-z0-9-]{1,62}$"
 PARAM_RE = r"^[a-z][a-z0-9_]{0,39}$"
@@ -135,7 +135,7 @@ class GateCall(_Strict):
     """A danger-zone action the host's gate performs after verifying a person's approval."""
 
     action: GateAction
-    args: dict[Literal["model-id", "scope"], str] = Field(default_factory=dict)
+    args: dict[GateArg, str] = Field(default_factory=dict)
 
 
 class WaitUntil(_Strict):

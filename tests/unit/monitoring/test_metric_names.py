@@ -4,8 +4,9 @@ Production alerted on metrics nobody exported (``gept_1m_last_timestamp``,
 ``gept_5m_health``). Here the names in the rendered rules and in the dashboards are checked
 against (a) the metrics gept's code registers with prometheus_client, found by reading the
 source of app/gept, and (b) the standard exporters' namespaces (node_, pg_, prometheus_, up).
-The backup timestamp is written by the backup script through node_exporter's textfile
-collector, so it is looked for in the deploy templates instead.
+The backup, archive and restore-drill metrics are written as text into node_exporter's
+textfile directory by ``gept.db.backups`` and ``gept.db.drill``, so they are looked for as
+``gauge("<name>", ...)`` calls in those modules instead.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from monitoring_render import REPO, TEMPLATES, alert_rules, render
 APP = REPO / "app" / "gept"
 STANDARD_PREFIXES = ("node_", "pg_", "prometheus_", "alertmanager_", "scrape_", "process_")
 STANDARD_NAMES = {"up"}
-# Written as text by a shell script into node_exporter's textfile directory, not by Python.
-TEXTFILE_METRICS = {"gept_backup_last_success_timestamp_seconds"}
+# Written as text into node_exporter's textfile directory, not through prometheus_client.
+TEXTFILE_WRITERS = (APP / "db" / "backups.py", APP / "db" / "drill.py")
+_GAUGE_RE = re.compile(r'gauge\(\s*"(gept_[a-z0-9_]+)"')
 
 _CONSTRUCTORS = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum",
                  "CounterMetricFamily", "GaugeMetricFamily", "HistogramMetricFamily",
@@ -158,14 +160,13 @@ def test_exporter_scan_finds_counters_histograms_and_gauges(tmp_path: Path) -> N
 
 
 def _textfile_writers() -> set[str]:
-    """Textfile metrics that some deploy file (the backup script) really writes."""
-    written = set()
-    for path in (REPO / "deploys").rglob("*"):
-        if not path.is_file() or TEMPLATES in path.parents:
-            continue
-        text = path.read_text(errors="replace")
-        written.update(name for name in TEXTFILE_METRICS if name in text)
-    return written
+    """Textfile metrics that the host-side backup modules really write."""
+    return {name for path in TEXTFILE_WRITERS for name in _GAUGE_RE.findall(path.read_text())}
+
+
+def test_textfile_writers_are_found() -> None:
+    assert {"gept_backup_last_success_timestamp_seconds", "gept_restore_drill_ok",
+            "gept_wal_archive_failed_total"} <= _textfile_writers()
 
 
 _USES = _alert_exprs() + _dashboard_exprs()
@@ -185,4 +186,4 @@ def test_every_metric_used_is_exported(where: str, expr: str, known: set[str]) -
     assert not unknown, (
         f"{where} uses metrics nothing exports: {unknown}. gept's code exports "
         f"{sorted(n for n in known if n.startswith('gept_'))}; textfile metrics must be "
-        f"written by a script under deploys/ ({sorted(TEXTFILE_METRICS)}).")
+        f"written by {[p.name for p in TEXTFILE_WRITERS]} ({sorted(_textfile_writers())}).")

@@ -166,7 +166,10 @@ def test_every_repository_runbook_validates() -> None:
             "restart-collector", "show-logs", "triage-staleness", "triage-engine",
             "triage-database", "triage-collectors"} <= set(catalog.runbooks)
     danger = {n for n, rb in catalog.runbooks.items() if rb.class_ == "danger"}
-    assert danger == {"deploy-model", "restart-postgres", "stop-hydra-inference"}
+    assert {"deploy-model", "restart-postgres", "stop-hydra-inference",
+            "restore-postgres"} <= danger
+    # A danger runbook names its zones; no other class may.
+    assert danger == {n for n, rb in catalog.runbooks.items() if rb.zones}
 
 
 def test_schema_json_is_up_to_date() -> None:
