@@ -234,7 +234,9 @@ def detect(current_host: Any = None) -> dict[str, list[dict[str, Any]]]:
     h = host if current_host is None else current_host
     data = h.data
     zones: dict[str, list[dict[str, Any]]] = {}
-    if "ampere" in h.groups:
+    if "ampere" in h.groups or "db_standby" in h.groups:
+        # Every database host: a standby's restart breaks the reads served from it and
+        # its replication (a switchover target must be streaming).
         desired = {k: str(v) for k, v in data.postgres_settings.items()}
         changes = restart_postgres_changes(
             h.get_fact(PostgresConfFragment, path=postgres_conf_path(data)), desired,
@@ -242,6 +244,7 @@ def detect(current_host: Any = None) -> dict[str, list[dict[str, Any]]]:
             int(data.postgres_version))
         if changes:
             zones["restart-postgres"] = changes
+    if "ampere" in h.groups:
         changes = predictions_schema_changes(h.get_fact(MigrationLedger, database=data.db_name))
         if changes:
             zones["predictions-schema"] = changes

@@ -23,6 +23,7 @@ from deploys.tasks import (
     monitoring,
     postgres,
     schema,
+    standby,
     training,
     tunnel,
 )
@@ -44,22 +45,29 @@ def converge(only: str | None = None) -> None:
     is_ampere = "ampere" in roles
     is_hydra = "hydra" in roles
     is_standby = "db_standby" in roles
+    # A database host's replication role, decided before anything runs (a disagreement
+    # between the inventory's db_primary and the host refuses the whole run, exit 3).
+    db_role = standby.replication_role()
 
     base.configure_base()
     settings = config.write_config()
-    if is_ampere:
+    if db_role is not None:
         postgres.configure_postgres(password_file=settings[0],
-                                    restart_allowed="restart-postgres" in approved)
+                                    restart_allowed="restart-postgres" in approved,
+                                    primary=db_role == "primary")
     current = app.install_release()
     agent.configure_agent(roles)
     backups.configure_backups(roles)
-    if is_ampere:
+    if db_role is not None:
+        standby.configure_replication(db_role)
+        tunnel.accept_tunnel()
+    if db_role == "primary":
         schema.migrate_schema(schema_zone_approval=approved.get("predictions-schema"))
+    if is_ampere:
         engine.run_engine(triggers=[current, *settings])
         docker.install_docker()
         collectors.run_collectors()
         monitoring.run_monitoring()
-        tunnel.accept_tunnel()
     if is_hydra:
         training.prepare_training()
         tunnel.run_tunnel()

@@ -25,6 +25,8 @@ NAMES = {
     "db_password_gept_engine": "GEPT_DB_PASSWORD_GEPT_ENGINE",
     "db_password_gept_collectors": "GEPT_DB_PASSWORD_GEPT_COLLECTORS",
     "db_password_gept_registry": "GEPT_DB_PASSWORD_GEPT_REGISTRY",
+    # The streaming standbys' role (gept_replication; deploys/tasks/standby.py).
+    "db_password_gept_replication": "GEPT_DB_PASSWORD_GEPT_REPLICATION",
     # pgBackRest: the repository's encryption passphrase (kept where the repository is
     # written from: the repository host, or the database hosts for S3) and the S3 key pair.
     "backup_cipher_pass": "GEPT_BACKUP_CIPHER_PASS",

@@ -8,6 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, server, systemd
 
 from deploys.managed import Dir, directories_present, files_present, rendered
+from deploys.tasks.standby import firewall_peers
 from deploys.tasks.users import system_user
 
 BASE_PACKAGES = ["ca-certificates", "cron", "logrotate", "unattended-upgrades",
@@ -49,7 +50,7 @@ def configure_base() -> None:
 
     firewall = files_present(name="Write the firewall rules and unit", files=[
         rendered("base/gept-firewall.nft.j2", "/etc/gept-firewall.nft",
-                 open_ports=data.firewall_open_ports),
+                 open_ports=data.firewall_open_ports, peer_ports=firewall_peers()),
         rendered("base/gept-firewall.service.j2", "/etc/systemd/system/gept-firewall.service")])
     systemd.daemon_reload(name="Reload systemd for the firewall unit", _if=firewall.did_change)
     systemd.service(name="Enable the firewall", service="gept-firewall.service",

@@ -8,7 +8,6 @@ the desired ones (``collector-intervals`` danger zone) before anything changes.
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -18,6 +17,7 @@ from deploys.facts.gept import ComposeServicesRunning
 from deploys.guard import intervals_path
 from deploys.managed import files_present, literal, rendered
 from deploys.secrets import role_secret, secret
+from deploys.tasks.config import database_url
 from deploys.tasks.docker import ship_image
 
 PROJECT = "collectors"
@@ -36,12 +36,10 @@ def run_collectors() -> None:
     intervals = dict(data.collector_intervals)
     # The collectors' own role: writes the market tables only (gept.db.roles).
     role = data.db_collectors_user
-    password = quote(secret(role_secret(role, data), data), safe="")
     project = files_present(name="Write the collectors project (.env, compose, intervals)",
                             files=[
         rendered("collectors/env.j2", f"{data.collectors_dir}/.env", mode="0600",
-                 database_url=(f"postgresql://{role}:{password}@127.0.0.1:"
-                               f"{data.postgres_port}/{data.db_name}")),
+                 database_url=database_url(data, role, secret(role_secret(role, data), data))),
         rendered("collectors/docker-compose.yml.j2", f"{data.collectors_dir}/docker-compose.yml",
                  image=tag, intervals=intervals, metrics_ports=data.collector_metrics_ports),
         literal(json.dumps(intervals, indent=2, sort_keys=True) + "\n", intervals_path(data)),

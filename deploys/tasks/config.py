@@ -33,17 +33,27 @@ from deploys.managed import Managed, files_present, literal, rendered
 from deploys.secrets import role_secret, secret
 
 
-def database_url(data: Any, role: str | None = None) -> str:
-    """Where this host's processes reach PostgreSQL as ``role`` (Hydra: through the tunnel).
+def database_url(data: Any, role: str | None = None, password: str | None = None) -> str:
+    """Where this host's processes reach PostgreSQL as ``role``: every database host, in
+    one libpq string that connects to whichever accepts writes (Hydra: its tunnels).
+
+    After a promotion nothing is re-pointed: the fenced old primary refuses connections
+    and the standbys are read-only, so libpq lands on the new primary
+    (``deploys/tasks/standby.py``). TLS is verified against the internal CA everywhere.
 
     Example:
-        >>> database_url(type("D", (), {"tunnel_local_port": 15432, "postgres_port": 5432,
-        ...     "db_user": "gept_inference", "db_name": "osrs_data"})(),
-        ...     "gept_engine")                                      # doctest: +SKIP
-        'postgresql://gept_engine@127.0.0.1:5432/osrs_data'
+        >>> database_url(host.data, "gept_engine")                  # doctest: +SKIP
+        'postgresql://gept_engine@127.0.0.1:5432,ampere-standby:5432/osrs_data?target_...'
     """
-    port = data.tunnel_local_port if "hydra" in host.groups else data.postgres_port
-    return f"postgresql://{role or data.db_user}@127.0.0.1:{port}/{data.db_name}"
+    from urllib.parse import quote
+
+    from deploys.tasks.standby import CLIENT_CA, endpoints
+
+    hosts = ",".join(f"{name}:{port}" for name, port in endpoints(data))
+    user = role or data.db_user
+    auth = f"{user}:{quote(password, safe='')}" if password else user
+    return (f"postgresql://{auth}@{hosts}/{data.db_name}?target_session_attrs=read-write"
+            f"&sslmode=verify-full&sslrootcert={CLIENT_CA}")
 
 
 def password_path(data: Any, role: str) -> str:

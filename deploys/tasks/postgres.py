@@ -11,7 +11,14 @@ Who connects how (``templates/postgres/pg_hba.conf.j2``):
 - the owner ``osrs_user`` only from root over the socket (peer, map ``gept_owner``): it has
   no password, so no service and no network client can become it;
 - the read-only ``gept_probe`` only from the OS users in ``db_probe_os_users`` (peer, map
-  ``gept_probe``): what runbook SQL steps use, without any password.
+  ``gept_probe``): what runbook SQL steps use, without any password;
+- from another host (a standby streaming, Ampere's services once another database host is
+  the primary) only over TLS (``hostssl``, the host certificate of the internal CA,
+  ``deploys/tls.py``) with scram-sha-256; the firewall opens the port to the other
+  database hosts only (``deploys/tasks/standby.py``).
+
+Every database host (Ampere, group ``db_standby``) gets the same settings and rules; only
+the primary (``db_primary``) creates roles and sets passwords: a standby replays them.
 """
 
 from __future__ import annotations
@@ -26,19 +33,22 @@ from deploys.facts.gept import PgRoles, PostgresConfFragment
 from deploys.guard import postgres_conf_path
 from deploys.managed import files_present, literal, rendered
 from deploys.tasks.config import password_path
+from deploys.tasks.standby import tls_files
 
 ROLES_SQL = "/var/lib/gept/postgres-roles.sql"
 DATABASE_SQL = "/var/lib/gept/postgres-database.sql"
 
 
 @deploy("Install and configure PostgreSQL")
-def configure_postgres(password_file: object, restart_allowed: bool = False) -> None:
+def configure_postgres(password_file: object, restart_allowed: bool = False,
+                       primary: bool = True) -> None:
     """Install PostgreSQL, tune it, create the roles and the database.
 
     Args:
         password_file: the operation writing the roles' password files (passwords are set
             when it changed; a password never travels in a command line).
         restart_allowed: the guard approved the ``restart-postgres`` zone for this run.
+        primary: this host is ``db_primary`` (a standby replays roles and passwords).
     """
     from gept.db import roles
 
@@ -51,6 +61,9 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
     apt.packages(name=f"Install PostgreSQL {version}",
                  packages=[f"postgresql-{version}", f"postgresql-client-{version}"],
                  no_recommends=True)
+    # Before the settings that name them (ssl = on reads these on the next reload).
+    tls = files_present(name="Install PostgreSQL's TLS certificate and replication passfile",
+                        files=tls_files(data))
     tuned = files_present(name="Tune PostgreSQL (conf.d fragment)", files=[
         rendered("postgres/gept.conf.j2", postgres_conf_path(data), user="postgres",
                  settings=data.postgres_settings)])
@@ -60,7 +73,8 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
     auth = files_present(name="Configure client authentication (pg_hba, pg_ident)", files=[
         rendered("postgres/pg_hba.conf.j2", f"{conf_dir}/pg_hba.conf", mode="0640",
                  user="postgres", db=data.db_name, owner=data.db_owner,
-                 probe=data.db_probe_user, services=",".join(services)),
+                 probe=data.db_probe_user, services=",".join(services),
+                 replication="gept_replication"),
         rendered("postgres/pg_ident.conf.j2", f"{conf_dir}/pg_ident.conf", mode="0640",
                  user="postgres", owner=data.db_owner, probe=data.db_probe_user,
                  probe_os_users=list(data.db_probe_os_users))])
@@ -70,9 +84,12 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
     # the coordinated restart.
     systemd.service(name="Reload PostgreSQL for changed settings", service=unit,
                     reloaded=True,
-                    _if=lambda: auth.did_change() or (tuned.did_change() and not restart_ok))
+                    _if=lambda: auth.did_change() or tls.did_change()
+                    or (tuned.did_change() and not restart_ok))
     systemd.service(name="Restart PostgreSQL (coordinated: restart-postgres)", service=unit,
                     restarted=True, _if=lambda: tuned.did_change() and restart_ok)
+    if not primary:
+        return  # roles, database and passwords arrive by replication
 
     # Every psql below runs from / (_chdir): the postgres user cannot read root's home.
     psql = "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1"
@@ -95,7 +112,7 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
                  _chdir="/", _if=created.did_change)
     # Each password is read on the host from its 0600 file into a psql variable.
     commands = []
-    for role in services:
+    for role in [*services, "gept_replication"]:
         path = shlex.quote(password_path(data, role))
         commands.append(
             f"printf '%s\\n' \"ALTER ROLE \\\"{role}\\\" PASSWORD :'pw';\" | {psql} "
@@ -103,4 +120,5 @@ def configure_postgres(password_file: object, restart_allowed: bool = False) -> 
     server.shell(
         name="Set the roles' passwords from their files in " + data.config_dir,
         commands=[" && ".join(commands)], _chdir="/",
-        _if=lambda: created.did_change() or password_file.did_change())  # type: ignore[attr-defined]
+        _if=lambda: created.did_change() or tls.did_change()
+        or password_file.did_change())  # type: ignore[attr-defined]

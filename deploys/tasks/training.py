@@ -8,6 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt
 
 from deploys.managed import files_present, rendered
+from deploys.tasks.config import database_url
 
 
 @deploy("Prepare the training environment")
@@ -19,4 +20,5 @@ def prepare_training() -> None:
                  packages=[f"postgresql-client-{data.postgres_version}"], no_recommends=True)
     files_present(name="Write training.env (CatBoost task type and GPUs)", files=[
         rendered("app/training.env.j2", f"{data.config_dir}/training.env",
-                 user=data.gept_user, group=data.gept_group, mode="0600")])
+                 user=data.gept_user, group=data.gept_group, mode="0600",
+                 registry_url=database_url(data, data.db_registry_user))])

@@ -1,6 +1,10 @@
-"""Hydra's database tunnel: ``gept-db-tunnel.service`` forwards Hydra 127.0.0.1:15432 to
+"""Hydra's database tunnels: ``gept-db-tunnel.service`` forwards Hydra 127.0.0.1:15432 to
 Ampere 127.0.0.1:5432 over SSH, with a key made on Hydra and authorized on Ampere for port
-forwarding to PostgreSQL only.
+forwarding to PostgreSQL only; each other database host (group ``db_standby``) gets its own
+tunnel, ``gept-db-tunnel-<host>.service`` on the next local port (15433, ...). Inference and
+training list every tunnel in one libpq string with ``target_session_attrs=read-write``
+(``deploys/tasks/standby.py``), so after a promotion they write to the new primary with
+nothing re-pointed.
 
 Ampere's half authorizes Hydra's public key. On a first converge the key does not exist yet
 when pyinfra plans, so the authorization runs as a callback at execution time, creating the
@@ -22,6 +26,7 @@ from pyinfra.operations import files, python, server, systemd
 
 from deploys.guard import peer
 from deploys.managed import Dir, directories_present, files_present, literal, rendered
+from deploys.tasks.standby import client_ca_files, db_address, tunnel_targets
 from deploys.tasks.users import system_user
 
 KEY_DIR = "/etc/gept/tunnel"
@@ -116,39 +121,66 @@ def _authorize_at_run_time(hydra: object, dest: str, user: str, port: int,
         raise RuntimeError(f"could not authorize the tunnel key on ampere: {out.stderr}")
 
 
+def tunnel_unit(host_name: str, first: bool) -> str:
+    """The unit of the tunnel to database host ``host_name`` (Ampere's keeps its name).
+
+    Example:
+        >>> tunnel_unit("ampere", True), tunnel_unit("ampere-standby", False)
+        ('gept-db-tunnel.service', 'gept-db-tunnel-ampere-standby.service')
+    """
+    return "gept-db-tunnel.service" if first else f"gept-db-tunnel-{host_name}.service"
+
+
 @deploy("Run the database tunnel to Ampere")
 def run_tunnel() -> None:
-    """On Hydra: the key, Ampere's host key, and the always-restarting tunnel unit."""
+    """On Hydra: the key, the database hosts' host keys, one always-restarting tunnel unit
+    per database host, and the internal CA the database URL verifies against."""
     data = host.data
     owner = data.gept_user
     enabled = bool(data.get("tunnel_enabled", True))
+    targets = tunnel_targets() or [(None, int(data.tunnel_local_port))]
+    units = [tunnel_unit(d.name if d is not None else "ampere", i == 0)
+             for i, (d, _port) in enumerate(targets)]
     if not enabled:
-        systemd.service(name="Stop the database tunnel", service="gept-db-tunnel.service",
-                        running=False, enabled=False)
-        files.file(name="Remove the tunnel unit",
-                   path="/etc/systemd/system/gept-db-tunnel.service", present=False)
+        for name in units:
+            systemd.service(name=f"Stop the database tunnel ({name})", service=name,
+                            running=False, enabled=False)
+            files.file(name=f"Remove the tunnel unit ({name})",
+                       path=f"/etc/systemd/system/{name}", present=False)
         return
     if not host.get_fact(File, path=KEY):
         server.shell(name="Create the tunnel key", commands=[keygen_command(owner)])
-    ampere = peer("ampere")
-    host_key = data.get("tunnel_target_host_key")
-    if ampere is not None:
-        lines = ampere.get_fact(FileContents, path=HOST_KEY)
-        if lines:
-            host_key = " ".join(lines[0].split()[:2])
-    target = data.tunnel_target_host
-    port = int(data.tunnel_target_port)
-    name = target if port == 22 else f"[{target}]:{port}"
-    wanted = [rendered("tunnel/gept-db-tunnel.service.j2",
-                       "/etc/systemd/system/gept-db-tunnel.service", key=KEY,
-                       known_hosts=f"{KEY_DIR}/known_hosts")]
-    if host_key:
-        wanted.append(literal(f"{name} {host_key}\n", f"{KEY_DIR}/known_hosts", "0644", owner,
-                              owner))
-    unit = files_present(name="Install the tunnel unit and Ampere's host key", files=wanted)
+    wanted = list(client_ca_files(data))
+    known: list[str] = []
+    for i, (d, local_port) in enumerate(targets):
+        first = i == 0
+        name_of = d.name if d is not None else "ampere"
+        other = peer(name_of)
+        if first:
+            target, port = str(data.tunnel_target_host), int(data.tunnel_target_port)
+            host_key = data.get("tunnel_target_host_key")
+        else:
+            target = str(d.data.get("tunnel_address") or db_address(d))
+            port = int(d.data.get("ssh_port_internal") or 22)
+            host_key = " ".join(str(d.data.get("ssh_host_public_key") or "").split()[:2])
+        if other is not None:
+            lines = other.get_fact(FileContents, path=HOST_KEY)
+            if lines:
+                host_key = " ".join(lines[0].split()[:2])
+        known_name = target if port == 22 else f"[{target}]:{port}"
+        if host_key:
+            known.append(f"{known_name} {host_key}\n")
+        wanted.append(rendered("tunnel/gept-db-tunnel.service.j2",
+                               f"/etc/systemd/system/{units[i]}", key=KEY,
+                               known_hosts=f"{KEY_DIR}/known_hosts", target=target,
+                               target_port=port, local_port=local_port, target_name=name_of))
+    if known:
+        wanted.append(literal("".join(known), f"{KEY_DIR}/known_hosts", "0644", owner, owner))
+    unit = files_present(name="Install the tunnel units and the database hosts' host keys",
+                         files=wanted)
     systemd.daemon_reload(name="Reload systemd for the new tunnel unit", _if=unit.did_change)
-    systemd.service(name="Start the database tunnel", service="gept-db-tunnel.service",
-                    running=True, enabled=True)
-    systemd.service(name="Restart the tunnel for a new unit or host key",
-                    service="gept-db-tunnel.service", restarted=True,
-                    _if=unit.did_change)
+    for name in units:
+        systemd.service(name=f"Start the database tunnel ({name})", service=name,
+                        running=True, enabled=True)
+        systemd.service(name=f"Restart the tunnel for a new unit or host key ({name})",
+                        service=name, restarted=True, _if=unit.did_change)

@@ -59,8 +59,12 @@ db_primary = "ampere"
 # zone on a running cluster); the rest only a reload. WAL is archived continuously to the
 # backup repository (pgBackRest, deploys/tasks/backups.py): `archive_timeout` bounds the data
 # a lost disk can take with it (a WAL segment is archived at least every 30 s under writes).
+# Streaming replication (deploys/tasks/standby.py): every database host listens beyond
+# loopback, but its firewall admits PostgreSQL's port only from the other database hosts and
+# pg_hba only over TLS (the internal CA's host certificates, deploys/tls.py). The slot keeps
+# WAL for a standby that is away, up to `max_slot_wal_keep_size` (the disk is small).
 postgres_settings = {
-    "listen_addresses": "'localhost'",
+    "listen_addresses": "'*'",
     "max_connections": "100",
     "shared_buffers": "128MB",
     "work_mem": "16MB",
@@ -73,6 +77,12 @@ postgres_settings = {
     "archive_mode": "on",
     "archive_command": "'pgbackrest --stanza=gept archive-push %p'",
     "archive_timeout": "30",
+    "ssl": "on",
+    "ssl_cert_file": "'/etc/postgresql/15/main/tls/server.crt'",
+    "ssl_key_file": "'/etc/postgresql/15/main/tls/server.key'",
+    "ssl_ca_file": "'/etc/postgresql/15/main/tls/ca.crt'",
+    "max_slot_wal_keep_size": "'2GB'",
+    "hot_standby_feedback": "on",
 }
 postgres_restart_settings = ["listen_addresses", "max_connections", "shared_buffers",
                              "port", "max_worker_processes", "wal_level", "archive_mode",

@@ -1,6 +1,7 @@
 """Least privilege in PostgreSQL: one role per job on ``osrs_data``, grants by table name.
 
-Roles (all ``NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS``):
+Roles (all ``NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS``, and ``NOREPLICATION`` but for
+``gept_replication``):
 
 ============================  =========================================================
 ``osrs_user`` (the owner)     owns the schema and every table; runs migrations and this
@@ -20,6 +21,11 @@ Roles (all ``NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS``):
 ``gept_probe``                runbook probes: SELECT on every table and the statistics
                               views, nothing else. Peer authentication only (pg_ident
                               map ``gept_probe``: OS users gept-agent, root, postgres).
+``gept_replication``          the streaming standbys (``deploys/tasks/standby.py``): the
+                              only role with ``REPLICATION``, and nothing else (no table,
+                              no database: pg_hba admits it to the ``replication``
+                              pseudo-database only, over TLS with the standby's certificate
+                              from the internal CA and its password).
 ============================  =========================================================
 
 Writes are granted by **table name** (:data:`FAMILIES`), so a table added by a later
@@ -62,6 +68,8 @@ REGISTRY = "gept_registry"
 PROBE = "gept_probe"
 SERVICE_ROLES = (ENGINE, COLLECTORS, INFERENCE, REGISTRY)
 ROLES = (*SERVICE_ROLES, PROBE)
+# Streaming replication only: not in ROLES (it gets no grant on any table or database).
+REPLICATION = "gept_replication"
 
 # Table families, by name. The one place that says which table belongs to which job.
 FAMILIES: dict[str, re.Pattern[str]] = {
@@ -119,6 +127,13 @@ def create_roles_sql(owner: str = OWNER) -> list[str]:
                      "NOREPLICATION NOBYPASSRLS")
         for server_role in SERVER_ROLES:
             stmts.append(f'REVOKE {server_role} FROM "{role}"')
+    # The standbys' role: REPLICATION and nothing else (its password is set from its file).
+    stmts.append(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                 f"'{REPLICATION}') THEN CREATE ROLE \"{REPLICATION}\" LOGIN; END IF; END $$")
+    stmts.append(f'ALTER ROLE "{REPLICATION}" LOGIN REPLICATION NOSUPERUSER NOCREATEDB '
+                 "NOCREATEROLE NOBYPASSRLS")
+    for server_role in SERVER_ROLES:
+        stmts.append(f'REVOKE {server_role} FROM "{REPLICATION}"')
     # The owner is reached by peer authentication only (root on Ampere); the probe too.
     stmts.append(f'ALTER ROLE "{owner}" PASSWORD NULL')
     stmts.append(f'ALTER ROLE "{PROBE}" PASSWORD NULL')
@@ -407,7 +422,7 @@ def grants_drift(lines: list[str]) -> list[str]:
 
 def role_query(owner: str = OWNER) -> str:
     """One line per role: name and the attributes :func:`create_roles_sql` pins."""
-    names = ", ".join(repr(r) for r in (owner, *ROLES))
+    names = ", ".join(repr(r) for r in (owner, *ROLES, REPLICATION))
     servers = ", ".join(repr(r) for r in SERVER_ROLES)
     return (
         "SELECT a.rolname, a.rolsuper, a.rolcreatedb, a.rolcreaterole, a.rolreplication, "
@@ -422,9 +437,10 @@ def role_query(owner: str = OWNER) -> str:
 def expected_roles(owner: str = OWNER) -> list[str]:
     """:func:`role_query`'s lines (psql ``-A -t -F ' '``) when the roles are as designed."""
     lines = []
-    for role in sorted((owner, *ROLES)):
+    for role in sorted((owner, *ROLES, REPLICATION)):
         password = "f" if role in (owner, PROBE) else "t"
         settings = ("default_transaction_read_only=on,statement_timeout=30s"
                     if role == PROBE else "-")
-        lines.append(f"{role} f f f f f t {password} f {settings}")
+        replication = "t" if role == REPLICATION else "f"
+        lines.append(f"{role} f f f {replication} f t {password} f {settings}")
     return lines

@@ -25,7 +25,8 @@ def hba() -> list[list[str]]:
     services = [data.db_engine_user, data.db_collectors_user, data.db_user,
                 data.db_registry_user]
     return render("pg_hba.conf.j2", db=data.db_name, owner=data.db_owner,
-                  probe=data.db_probe_user, services=",".join(services))
+                  probe=data.db_probe_user, services=",".join(services),
+                  replication="gept_replication")
 
 
 def test_owner_and_probe_only_by_peer_over_the_socket() -> None:
@@ -37,6 +38,23 @@ def test_owner_and_probe_only_by_peer_over_the_socket() -> None:
     hosts = [r for r in rules if r[0] == "host"]
     assert {r[3] for r in hosts} == {"127.0.0.1/32", "::1/128"}
     assert all(r[4] == "scram-sha-256" for r in hosts)
+    # Beyond loopback: TLS only, and nothing but the rules below.
+    assert {r[0] for r in rules} == {"local", "host", "hostssl"}
+
+
+def test_other_hosts_only_over_tls_and_only_the_standby_role_replicates() -> None:
+    rules = hba()
+    remote = [r for r in rules if r[0] == "hostssl"]
+    assert all(r[4] == "scram-sha-256" for r in remote)
+    replication = [r for r in rules if r[1] == "replication"]
+    assert replication == [["local", "replication", "postgres", "peer"],
+                           ["hostssl", "replication", "gept_replication", "all",
+                            "scram-sha-256", "clientcert=verify-ca"]]
+    services = [r for r in remote if r[1] == data.db_name]
+    assert len(services) == 1
+    assert "gept_replication" not in services[0][2].split(",")
+    assert data.db_owner not in services[0][2]
+    assert data.db_probe_user not in services[0][2]
 
 
 def test_probe_map_names_exactly_the_agent_root_and_postgres() -> None:
