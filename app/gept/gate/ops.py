@@ -8,7 +8,9 @@ activated only if a person's converge built it on this host (root-owned, ``.inst
 Verbs: ``engine-activate RELEASE``, ``engine-rollback``, ``enable-fallback``,
 ``collector-logs NAME LINES``, ``inference-log LINES``, ``restore-drill`` (a scratch restore
 on a standby host: :mod:`gept.db.drill`; it never touches the live cluster),
-``backup-info`` (the repository's backups and the archiver's state, as JSON).
+``backup-info`` (the repository's backups and the archiver's state, as JSON),
+``engine-call KIND`` (one call of the web app's contract with the engine's key, which the
+agent never reads: :mod:`gept.gate.engine_probe`).
 
 Example:
     $ sudo -n /usr/local/sbin/gept-op engine-activate 0.1.0+3f2a9c0d1e2b
@@ -136,13 +138,23 @@ def backup_info(_facts: HostFacts) -> str:
         raise OpError(str(exc)) from exc
 
 
+def engine_call(_facts: HostFacts, kind: str) -> str:
+    """One read-only call of the web app's contract, made with the engine's key."""
+    from gept.gate.engine_probe import ProbeError, call
+
+    try:
+        return call(kind)
+    except ProbeError as exc:
+        raise OpError(str(exc), exc.code) from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one verb; print its result."""
     args = list(sys.argv[1:] if argv is None else argv)
     verbs = {"engine-activate": (engine_activate, 1), "engine-rollback": (engine_rollback, 0),
              "enable-fallback": (enable_fallback, 0), "collector-logs": (collector_logs, 2),
              "inference-log": (inference_log, 1), "restore-drill": (restore_drill, 0),
-             "backup-info": (backup_info, 0)}
+             "backup-info": (backup_info, 0), "engine-call": (engine_call, 1)}
     if not args or args[0] not in verbs or len(args) - 1 != verbs[args[0]][1]:
         sys.stderr.write(f"usage: gept-op {{{','.join(verbs)}}} ARGS...\n")
         return ExitCode.INVALID
