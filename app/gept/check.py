@@ -21,6 +21,7 @@ from typing import Any
 
 import typer
 
+from gept.core.controller import INVENTORY_HELP, ControllerSettings, inventory_path
 from gept.core.errors import ConfigError, Failed
 from gept.core.output import emit
 
@@ -168,8 +169,8 @@ def checks_dir() -> Path:
     Raises:
         ConfigError: when the directory cannot be found.
     """
-    env = os.environ.get("GEPT_CHECKS_DIR")
-    candidates = [Path(env)] if env else []
+    env = ControllerSettings().checks_dir
+    candidates = [env] if env else []
     candidates += [Path(__file__).resolve().parents[2] / "checks", Path.cwd() / "checks"]
     for path in candidates:
         if (path / "conftest.py").is_file():
@@ -235,8 +236,7 @@ def run_checks(inventory: Path, hosts: str | None = None, keyword: str | None = 
 
 
 def check(
-    inventory: Path = typer.Option(..., "--inventory", "-i",
-                                   help="pyinfra inventory file, e.g. inventory/lab.py."),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i", help=INVENTORY_HELP),
     host: str | None = typer.Option(None, "--host",
                                     help="Host or group names, comma-separated (default all)."),
     keyword: str | None = typer.Option(None, "-k", help="Only checks matching this pytest -k "
@@ -251,6 +251,7 @@ def check(
     Example:
         $ gept check --inventory inventory/lab.py --host ampere
     """
+    inventory = inventory_path(inventory)
     report = run_checks(inventory, host, keyword, verbose)
     if report.problem and not report.results:
         raise Failed(f"gept check: {report.problem}", inventory=str(inventory),

@@ -21,6 +21,7 @@ from typing import Any
 
 import typer
 
+from gept.core.controller import INVENTORY_HELP, inventory_path
 from gept.core.errors import Failed, InvalidInput
 from gept.core.output import emit
 
@@ -133,8 +134,7 @@ def _inventory_hosts(inventory: Path) -> set[str]:
 
 
 def drift(
-    inventory: Path = typer.Option(Path("inventory/lab.py"), "--inventory", "-i",
-                                   help="pyinfra inventory file."),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i", help=INVENTORY_HELP),
     deploy: list[str] = typer.Option([DEFAULT_DEPLOY], "--deploy",
                                      help="Deploy file(s), relative to the repository."),
     limit: str | None = typer.Option(None, help="Only these hosts/groups (pyinfra --limit)."),
@@ -148,7 +148,7 @@ def drift(
         $ gept drift --inventory inventory/production.py --json
     """
     extra = ["--limit", limit] if limit else []
-    report = plan(inventory, list(deploy), timeout=timeout, extra_args=extra)
+    report = plan(inventory_path(inventory), list(deploy), timeout=timeout, extra_args=extra)
 
     def human() -> str:
         lines = []

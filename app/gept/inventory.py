@@ -38,15 +38,27 @@ from gept.core.errors import ConfigError, InvalidInput
 
 CONNECT_TIMEOUT = 10  # seconds; an unreachable host must fail fast, not hang a runbook
 DISABLED_CHECKING = frozenset({"no", "off", "false", "0", "accept-new"})
+HOST_AUDIT_LOG = "/var/log/gept/runbook-audit.jsonl"   # the runner's trail on each host
+HOST_LOCK_DIR = "/var/lock/gept-runbook"
 
 
 @dataclass(frozen=True)
 class Host:
-    """One inventory host with its resolved data (override > host > groups > all)."""
+    """One inventory host with its resolved data (override > host > groups > all).
+
+    The one host object of the deploys' adapter, the runbook runner and the checks: its
+    address, its SSH settings, and what the runner keeps on it (audit log, locks).
+
+    Example:
+        >>> h = Host("ampere", ("ampere", "lab"), {"ssh_port": 2221, "inventory_id": "lab"})
+        >>> h.identity, h.matches("lab"), h.resolved()["port"]
+        ('lab/ampere', True, 2221)
+    """
 
     name: str
-    groups: tuple[str, ...]
-    data: Mapping[str, Any] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    # Data may hold unhashable values; a host is the same host by name and groups.
+    data: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def ssh_hostname(self) -> str:
@@ -93,6 +105,41 @@ class Host:
         """The host as JSON-ready data (for ``--json`` output)."""
         return {"name": self.name, "groups": list(self.groups), "ssh_hostname": self.ssh_hostname,
                 "ssh_port": self.ssh_port, "ssh_user": self.ssh_user, "env": self.env}
+
+    @property
+    def is_root(self) -> bool:
+        """Connected as root: the runner's sudo steps run directly."""
+        return self.ssh_user == "root"
+
+    @property
+    def identity(self) -> str:
+        """``<inventory>/<host>`` (e.g. ``lab/ampere``): what approvals name and what the
+        host's gate knows itself as (``/etc/gept/host-identity``)."""
+        return f"{self.data.get('inventory_id', 'unnamed')}/{self.name}"
+
+    @property
+    def audit_log(self) -> str:
+        """Where this host keeps the runbook audit log (data ``gept_runbook_audit_log``)."""
+        return str(self.data.get("gept_runbook_audit_log", HOST_AUDIT_LOG))
+
+    @property
+    def lock_dir(self) -> str:
+        """Where this host keeps runbook locks (data ``gept_runbook_lock_dir``)."""
+        return str(self.data.get("gept_runbook_lock_dir", HOST_LOCK_DIR))
+
+    def resolved(self) -> dict[str, Any]:
+        """Where a runbook plan will really connect: part of the plan hash."""
+        return {"name": self.name, "identity": self.identity, "address": self.ssh_hostname,
+                "port": self.ssh_port or 22, "user": self.ssh_user,
+                "groups": sorted(self.groups)}
+
+    def matches(self, selector: str) -> bool:
+        """True when ``selector`` names this host, its address or one of its groups."""
+        return selector in (self.name, self.ssh_hostname) or selector in self.groups
+
+    def connection(self) -> Any:
+        """A ``fabric.Connection`` that refuses unknown host keys (`fabric_connection`)."""
+        return fabric_connection(self)
 
 
 @dataclass(frozen=True)
@@ -291,6 +338,20 @@ def load_inventory(
 
     groups = {g: tuple(n for n in order if g in host_groups[n]) for g in groups_raw}
     return Inventory(path=inv_path, hosts=tuple(hosts_out), groups=groups)
+
+
+def select_hosts(path: str | os.PathLike[str], target: str | None) -> list[Host]:
+    """Hosts of the inventory file ``path`` matching ``target`` (see `Inventory.select`).
+
+    Raises:
+        ConfigError: the file does not exist or cannot be read.
+        InvalidInput: nothing in the inventory matches (exit 2, names what exists).
+
+    Example:
+        >>> [h.name for h in select_hosts("inventory/lab.py", "ampere")]  # doctest: +SKIP
+        ['ampere']
+    """
+    return load_inventory(path).select(target)
 
 
 # --- connections -------------------------------------------------------------------------

@@ -12,14 +12,13 @@ Example:
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gept.core.errors import ConfigError
@@ -75,42 +74,74 @@ def read_secret_file(path: Path) -> str:
 
 
 class Settings(BaseSettings):
-    """Every tunable of gept. Field ``x`` is read from ``GEPT_X``."""
+    """Every tunable of the services gept runs on the hosts. Field ``x`` is read from ``GEPT_X``.
+
+    The controller's variables (deploys, inventories, the lab) are in
+    :class:`gept.core.controller.ControllerSettings`; docs/configuration.md lists them all.
+    """
 
     model_config = SettingsConfigDict(env_prefix="GEPT_", extra="ignore")
 
-    database_url: str = "postgresql://osrs_user@localhost:5432/osrs_data"
-    database_password_file: Path | None = None
-    db_pool_min: int = 1
-    db_pool_max: int = 8
-    db_connect_timeout: float = 5.0
+    database_url: str = Field("postgresql://osrs_user@localhost:5432/osrs_data",
+                              description="PostgreSQL connection string, without the password.")
+    database_password_file: Path | None = Field(
+        None, description="File (mode 0600) holding the database password.")
+    registry_database_url: str | None = Field(
+        None, description="The model registry's role (the host gate uses it for "
+                          "promote/rollback instead of GEPT_DATABASE_URL).")
+    registry_database_password_file: Path | None = Field(
+        None, description="File (mode 0600) with the registry role's password.")
+    db_pool_min: int = Field(1, description="Smallest connection pool (engine).")
+    db_pool_max: int = Field(8, description="Largest connection pool (engine).")
+    db_connect_timeout: float = Field(5.0, description="Seconds to wait for a connection.")
 
-    wiki_base_url: str = "https://prices.runescape.wiki/api/v1/osrs"
-    wiki_user_agent: str = ""
-    wiki_timeout: float = 10.0
-    wiki_retries: int = 4
-    news_feed_url: str = "https://secure.runescape.com/m=news/latest_news.rss?oldschool=true"
-    players_url: str = "https://oldschool.runescape.com/"
+    wiki_base_url: str = Field("https://prices.runescape.wiki/api/v1/osrs",
+                               description="OSRS Wiki prices API (the simulator's URL in the "
+                                           "lab and tests).")
+    wiki_user_agent: str = Field("", description="User-Agent naming the tool and a contact "
+                                                 "(required by the wiki; generic ones refused).")
+    wiki_timeout: float = Field(10.0, description="Seconds for one whole API attempt.")
+    wiki_retries: int = Field(4, description="Attempts per API call (backoff with jitter).")
+    news_feed_url: str = Field(
+        "https://secure.runescape.com/m=news/latest_news.rss?oldschool=true",
+        description="RSS feed of the news collector.")
+    players_url: str = Field("https://oldschool.runescape.com/",
+                             description="Page whose sentence gives the players online.")
 
-    models_dir: Path = Path("/var/lib/gept/models")
-    state_dir: Path = Path("~/.local/state/gept").expanduser()
-    stale_after_seconds: int = 600
+    models_dir: Path = Field(Path("/var/lib/gept/models"),
+                             description="Where trained model files are kept and cached.")
+    state_dir: Path = Field(Path("~/.local/state/gept").expanduser(),
+                            description="Local state: approvals ledger, audit trail, caches.")
+    stale_after_seconds: int = Field(
+        600, description="Predictions older than this are stale (engine, fallback, checks).")
     # Inference refuses to publish predictions from prices older than this (collectors down).
-    max_data_age_seconds: int = 1800
-    task_type: Literal["CPU", "GPU"] = "CPU"
+    max_data_age_seconds: int = Field(
+        1800, description="Inference refuses to publish from prices older than this.")
+    predictions_retention_days: int = Field(
+        3, description="Days of prediction partitions kept (0: off; else at least 3).")
+    task_type: Literal["CPU", "GPU"] = Field("CPU", description="CatBoost device: CPU or GPU.")
 
-    engine_api_key: SecretStr | None = None
-    engine_api_key_file: Path | None = None
-    engine_host: str = "127.0.0.1"
-    engine_port: int = 8000
-    engine_workers: int = 1
-    engine_rate_limit_per_minute: int = 600
+    engine_api_key: SecretStr | None = Field(
+        None, description="The engine's API key (16+ characters, placeholders refused).")
+    engine_api_key_file: Path | None = Field(
+        None, description="File (mode 0600) holding the engine's API key.")
+    engine_host: str = Field("127.0.0.1", description="Address the engine binds.")
+    engine_port: int = Field(8000, description="Port the engine binds.")
+    engine_workers: int = Field(1, description="uvicorn worker processes.")
+    engine_rate_limit_per_minute: int = Field(600, description="Requests per minute per key.")
 
-    status_port: int = 8080
-    metrics_port: int = 9100
+    status_host: str = Field("127.0.0.1", description="Address the status page binds.")
+    status_port: int = Field(8080, description="Port of the collectors' status page.")
+    metrics_host: str = Field("127.0.0.1", description="Address a collector's metrics bind.")
+    metrics_port: int = Field(9100, description="A collector's Prometheus port (default: its "
+                                                "own in COLLECTOR_METRICS_PORTS; 0: off).")
+    collector_interval_seconds: int | None = Field(
+        None, description="Set by the deploy in each collector container: the interval it "
+                          "was given (the deploy guard reads it back; the collector runs at "
+                          "COLLECTOR_INTERVALS).")
 
-    log_level: str = "INFO"
-    log_json: bool = False
+    log_level: str = Field("INFO", description="Logging level.")
+    log_json: bool = Field(False, description="Log one JSON object a line (services).")
 
     @field_validator("state_dir", "models_dir", mode="after")
     @classmethod
@@ -166,7 +197,3 @@ def get_settings() -> Settings:
     """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
     return Settings()
 
-
-def env_flag(name: str) -> bool:
-    """True when an environment variable is set to a truthy value."""
-    return os.environ.get(name, "").lower() in {"1", "true", "yes", "on"}

@@ -22,6 +22,7 @@ from typing import Any
 
 import typer
 
+from gept.core.controller import INVENTORY_HELP
 from gept.core.errors import InvalidInput
 from gept.core.output import emit
 
@@ -81,8 +82,8 @@ def decisions(records: list[dict[str, Any]], since: datetime | None = None,
 
 def host_journal(inventory: Path | None, name: str, since: datetime | None) -> list[dict[str, Any]]:
     """The gate's and the runner's journal lines on one host (over SSH)."""
-    from gept.runbook.hosts import select_hosts
-    from gept.runbook.service import inventory_path
+    from gept.core.controller import inventory_path
+    from gept.inventory import select_hosts
     from gept.runbook.transport import Session
 
     target = select_hosts(inventory_path(inventory), name)[0]
@@ -162,7 +163,7 @@ def audit_cmd(
     host: str | None = typer.Option(None, "--host", help="Only this host; also reads its "
                                     "journal (the gate's decisions)."),
     inventory: Path | None = typer.Option(None, "--inventory", "-i",
-                                          help="Inventory for --host."),
+                                          help="For --host: " + INVENTORY_HELP),
     limit: int = typer.Option(200, "--limit", min=1, max=100_000),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

@@ -127,13 +127,7 @@ def run_inference(role: str, *, dsn: str | None = None, models_dir: Path | None 
 
 
 def _retention_days() -> int:
-    import os
-
-    try:
-        return int(os.environ.get("GEPT_PREDICTIONS_RETENTION_DAYS", "3"))
-    except ValueError as exc:
-        raise InvalidInput("GEPT_PREDICTIONS_RETENTION_DAYS must be an integer",
-                           field="GEPT_PREDICTIONS_RETENTION_DAYS") from exc
+    return get_settings().predictions_retention_days
 
 
 def _cycle(meta: psycopg.Connection[Any], dsn: str | None, result: RunResult,

@@ -21,6 +21,7 @@ from typing import Any
 
 import typer
 
+from gept.core.controller import INVENTORY_HELP
 from gept.core.output import emit
 
 app = typer.Typer(help="Executable YAML runbooks through Fabric.", no_args_is_help=True)
@@ -31,9 +32,7 @@ coordinate_app = typer.Typer(help="People's approvals for danger zones (signed w
 _JSON = typer.Option(False, "--json", help="Print one JSON object (for agents).")
 _DIR = typer.Option(None, "--dir", help="A draft runbooks directory (people only; default: "
                                         "the repository's pinned catalogue).")
-_INV = typer.Option(None, "--inventory", "-i", help="pyinfra inventory file (default "
-                                                    "$GEPT_INVENTORY or the repository's "
-                                                    "inventory/production.py).")
+_INV = typer.Option(None, "--inventory", "-i", help=INVENTORY_HELP)
 _PARAM = typer.Option(None, "--param", "-p", help="A parameter as name=value (repeatable).")
 _TARGET = typer.Option(None, "--target", "-t", help="Inventory group or host instead of the "
                                                     "runbook's targets.")
@@ -259,12 +258,12 @@ def revoke_cmd(approval: str = typer.Argument(..., help="The approval text (gept
     Example:
         $ gept coordinate revoke gept2.eyJ... --inventory inventory/lab.py
     """
+    from gept.core.controller import inventory_path
     from gept.guards import approval as approvals
     from gept.guards import audit
     from gept.guards.ledger import default_ledger
     from gept.guards.zones import GATE_PROGRAM
-    from gept.runbook.hosts import select_hosts
-    from gept.runbook.service import inventory_path
+    from gept.inventory import select_hosts
     from gept.runbook.transport import Session
 
     claimed, _sig = approvals.decode(approval)

@@ -25,6 +25,7 @@ from typing import Any
 
 import typer
 
+from gept.core.controller import INVENTORY_HELP
 from gept.core.errors import GeptError
 
 
@@ -137,9 +138,7 @@ def build_server(inventory: Path | None = None) -> Any:
 
 
 def mcp(
-    inventory: Path | None = typer.Option(None, "--inventory", "-i",
-                                          help="pyinfra inventory (default $GEPT_INVENTORY "
-                                               "or inventory/production.py)."),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i", help=INVENTORY_HELP),
 ) -> None:
     """Serve the runbooks to agents over stdio (MCP). Same guards as the CLI.
 

@@ -34,8 +34,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from gept.core.errors import InvalidInput
 from gept.guards.plans import plan_hash as hash_of
 from gept.guards.zones import GATE_PROGRAM, GATE_ZONES
+from gept.inventory import Host
 from gept.runbook.classify import check_rendered
-from gept.runbook.hosts import Host
 from gept.runbook.loader import Catalog
 from gept.runbook.model import Param, Retries, Runbook, Step
 

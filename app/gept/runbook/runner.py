@@ -44,8 +44,8 @@ from gept.guards.coordination import pick
 from gept.guards.coordination import require as require_approval
 from gept.guards.ledger import default_ledger
 from gept.guards.signers import Signers
+from gept.inventory import Host
 from gept.runbook import lock as locks
-from gept.runbook.hosts import Host
 from gept.runbook.plan import Action, Plan, StepPlan, public_params
 from gept.runbook.transport import Outcome, Session, run_local
 from gept.runbook.verdict import evaluate_verdict, judge

@@ -9,15 +9,15 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gept.core.controller import inventory_path
 from gept.core.errors import InvalidInput
+from gept.inventory import Host, select_hosts
 from gept.runbook import catalogue, loader
 from gept.runbook.catalogue import Pinned
-from gept.runbook.hosts import DEFAULT_INVENTORY, Host, select_hosts
 from gept.runbook.model import Runbook
 from gept.runbook.plan import Plan, make_plan
 from gept.runbook.runner import run_plan
@@ -28,15 +28,6 @@ HINTS: dict[str, dict[str, bool]] = {
     "caution": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False},
     "danger": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False},
 }
-
-
-def inventory_path(given: Path | str | None = None) -> Path:
-    """The inventory file: the argument, ``$GEPT_INVENTORY``, or this repository's
-    inventory/production.py (never resolved from the current directory)."""
-    if given:
-        return Path(given)
-    env = os.environ.get("GEPT_INVENTORY")
-    return Path(env) if env else DEFAULT_INVENTORY
 
 
 def parse_params(pairs: Iterable[str]) -> dict[str, str]:

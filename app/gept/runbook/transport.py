@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from gept.runbook.hosts import Host
+from gept.inventory import Host
 
 
 @dataclass

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gept.core.errors import InvalidInput
+from gept.inventory import Host
 from gept.runbook import loader
-from gept.runbook.hosts import Host
 from gept.runbook.plan import make_plan
 
 RB = """\

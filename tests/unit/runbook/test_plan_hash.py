@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gept.core.errors import InvalidInput, NeedsCoordination
+from gept.inventory import Host
 from gept.runbook import catalogue, loader
-from gept.runbook.hosts import Host
 from gept.runbook.plan import make_plan
 
 BASE = """\

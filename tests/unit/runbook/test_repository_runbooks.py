@@ -17,8 +17,8 @@ sys.path.insert(0, str(REPO))
 
 from deploys.tasks.agent import OP_PROGRAM, agent_commands  # noqa: E402
 from gept.guards.zones import GATE_PROGRAM  # noqa: E402
+from gept.inventory import Host  # noqa: E402
 from gept.runbook import loader  # noqa: E402
-from gept.runbook.hosts import Host  # noqa: E402
 from gept.runbook.plan import make_plan  # noqa: E402
 
 CATALOG = loader.load_dir(REPO / "runbooks")
