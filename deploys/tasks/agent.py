@@ -45,12 +45,22 @@ def agent_commands(data: Any, roles: list[str]) -> list[str]:
     return commands
 
 
-def host_facts(data: Any, roles: list[str]) -> dict[str, str]:
-    """``/etc/gept/host.json``: the identity approvals name, and the role's paths."""
-    return {"identity": f"{data.inventory_id}/{host.name}", "app_root": data.app_root,
-            "collectors_dir": str(data.get("collectors_dir", "")),
-            "inference_cron": "/etc/cron.d/gept-inference",
-            "inference_log": f"{data.log_dir}/inference.log", "roles": ",".join(roles)}
+def host_facts(data: Any, roles: list[str]) -> dict[str, Any]:
+    """``/etc/gept/host.json``: the identity approvals name, and the role's paths; on a
+    database host also its database peers (name -> address), the only hosts the gate's
+    switchover may hand the primary role to (``gept.gate.standby``)."""
+    from deploys.tasks.standby import database_hosts, db_address, is_database_host
+
+    facts: dict[str, Any] = {
+        "identity": f"{data.inventory_id}/{host.name}", "app_root": data.app_root,
+        "collectors_dir": str(data.get("collectors_dir", "")),
+        "inference_cron": "/etc/cron.d/gept-inference",
+        "inference_log": f"{data.log_dir}/inference.log", "roles": ",".join(roles)}
+    if is_database_host():
+        facts["postgres_version"] = str(data.postgres_version)
+        facts["db_peers"] = {d.name: db_address(d) for d in database_hosts()
+                             if d.name != host.name}
+    return facts
 
 
 @deploy("Configure the agent's account and the host gate")

@@ -186,15 +186,37 @@ def replication_role(current: Any = None) -> str | None:
 
 
 def firewall_peers() -> dict[int, list[str]]:
-    """PostgreSQL's port, open only to the other database hosts' addresses (IPv4)."""
-    if not is_database_host():
-        return {}
-    names = [db_address(d) for d in database_hosts() if d.name != host.name]
+    """Ports open only to named peers (IPv4, as this host resolves their names):
+
+    - PostgreSQL's port on a database host, to the other database hosts;
+    - pgBackRest's TLS port (``backup_tls_port``) between the repository host
+      (``backup_repo_host``) and the database hosts, both ways (archive pushes in, backups
+      out; ``deploys/tasks/backups.py``).
+    """
+    data = host.data
+    wanted: dict[int, list[str]] = {}
+    dbs = database_hosts()
+    if is_database_host():
+        wanted[int(data.postgres_port)] = [db_address(d) for d in dbs if d.name != host.name]
+    repo_name = str(data.get("backup_repo_host") or "")
+    if repo_name and data.get("backup_tls_port"):
+        port = int(data.backup_tls_port)
+        repo = inventory.get_host(repo_name, None)
+        if host.name == repo_name:
+            wanted.setdefault(port, []).extend(db_address(d) for d in dbs)
+        elif is_database_host() and repo is not None:
+            wanted.setdefault(port, []).append(
+                str(repo.data.get("lab_internal_address") or repo.name))
+    names = sorted({n for ns in wanted.values() for n in ns})
     if not names:
         return {}
     resolved = host.get_fact(ResolvedAddresses, names=names)
-    addresses = sorted({a for n in names for a in resolved.get(n, [])})
-    return {int(host.data.postgres_port): addresses} if addresses else {}
+    out = {}
+    for port, peers in sorted(wanted.items()):
+        addresses = sorted({a for n in peers for a in resolved.get(n, [])})
+        if addresses:
+            out[port] = addresses
+    return out
 
 
 def tls_files(data: Any) -> list[Managed]:
@@ -246,6 +268,15 @@ def configure_replication(role: str | None) -> None:
         return
     pg = unit(data)
     psql = "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres"
+    python = f"{data.app_root}/current/venv/bin/python"
+    # Lag, streaming standbys, slots (gept.db.replication) for node_exporter's textfile
+    # collector on every database host; Ampere's Prometheus alerts on them.
+    files_present(name="Replication metrics every minute", files=[literal(
+        "# Managed by GePT deploys (deploys/tasks/standby.py): replication lag metrics.\n"
+        "SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        f"* * * * * root {python} -I -m gept.db.replication metrics /var/lib/gept/textfile "
+        f">> {data.log_dir}/replication-metrics.log 2>&1\n",
+        "/etc/cron.d/gept-replication-metrics")])
     if role == "primary":
         removed = files.file(name="Remove the standby settings (this host is the primary)",
                              path=standby_conf_path(data), present=False)

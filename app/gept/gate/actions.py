@@ -4,8 +4,8 @@ The zones the agent has no runbook for (``predictions-schema``, ``collector-inte
 no action here: they change only through the deploys a person runs.
 
 Example:
-    >>> sorted(ACTIONS)
-    ['promote-model', 'restart-postgres', 'restore-postgres', 'rollback-model', 'stop-hydra-inference']
+    >>> sorted(ACTIONS)[:4]
+    ['demote-primary', 'fence-postgres', 'promote-model', 'promote-standby']
 """
 
 from __future__ import annotations
@@ -127,6 +127,22 @@ def restore_postgres(_a: Approval, args: dict[str, str]) -> str:
     return json.dumps(done, sort_keys=True)
 
 
+def _replication(name: str) -> Callable[[Approval, dict[str, str]], str]:
+    """A :mod:`gept.gate.standby` action, its failures reported as :class:`ActionFailed`."""
+
+    def run(approval: Approval, args: dict[str, str]) -> str:
+        from gept.gate import standby
+
+        try:
+            result: str = getattr(standby, name)(approval, args)
+        except standby.ReplicationFailed as exc:
+            raise ActionFailed(str(exc)) from exc
+        return result
+
+    run.__doc__ = f"gept.gate.standby.{name}"
+    return run
+
+
 ACTIONS: dict[str, Action] = {
     "restart-postgres": Action(GATE_ZONES["restart-postgres"], (), restart_postgres),
     "stop-hydra-inference": Action(GATE_ZONES["stop-hydra-inference"], (),
@@ -134,9 +150,16 @@ ACTIONS: dict[str, Action] = {
     "promote-model": Action(GATE_ZONES["promote-model"], ("model-id",), promote_model),
     "rollback-model": Action(GATE_ZONES["rollback-model"], ("scope",), rollback_model),
     "restore-postgres": Action(GATE_ZONES["restore-postgres"], ("target",), restore_postgres),
+    "fence-postgres": Action(GATE_ZONES["fence-postgres"], (), _replication("fence_postgres")),
+    "promote-standby": Action(GATE_ZONES["promote-standby"], (),
+                              _replication("promote_standby")),
+    "demote-primary": Action(GATE_ZONES["demote-primary"], ("peer",),
+                             _replication("demote_primary")),
 }
 assert set(ACTIONS) == set(GATE_ZONES)  # the gate serves exactly the declared actions
 ARG_PATTERNS = {"model-id": r"[1-9][0-9]{0,9}", "scope": r"global|item:[1-9][0-9]{0,6}",
                 # "latest", or a UTC time as pgBackRest's --target takes it
                 "target": r"latest|20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]"
-                          r":[0-5][0-9](\+00)?"}
+                          r":[0-5][0-9](\+00)?",
+                # a database host's inventory name (checked against host.json's db_peers)
+                "peer": r"[a-z0-9][a-z0-9.-]{0,62}"}

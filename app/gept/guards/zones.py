@@ -7,7 +7,7 @@ Example:
     >>> check_zone("restart-postgres")
     'restart-postgres'
     >>> len(ZONES)
-    6
+    7
 """
 
 from __future__ import annotations
@@ -23,21 +23,28 @@ Zone = Literal[
     "collector-intervals",    # gaps in five years of history cannot be re-collected
     "model-registry",         # which model is ACTIVE decides every recommendation
     "restore-postgres",       # replaces the live database with the repository's copy
+    "promote-standby",        # moves the primary role: two writable primaries lose data
 ]
 ZONES: tuple[str, ...] = get_args(Zone)
 
 # What the host gate (gept.gate) can do, and the zone each action is in. The zones without
 # an action (predictions-schema, collector-intervals) change only through a person's deploy.
 GateAction = Literal["restart-postgres", "stop-hydra-inference", "promote-model",
-                     "rollback-model", "restore-postgres"]
+                     "rollback-model", "restore-postgres", "fence-postgres", "promote-standby",
+                     "demote-primary"]
 # The arguments a gate action may take (gept.gate.actions validates each by its pattern).
-GateArg = Literal["model-id", "scope", "target"]
+GateArg = Literal["model-id", "scope", "target", "peer"]
 GATE_ZONES: dict[str, str] = {
     "restart-postgres": "restart-postgres",
     "stop-hydra-inference": "stop-hydra-inference",
     "promote-model": "model-registry",
     "rollback-model": "model-registry",
     "restore-postgres": "restore-postgres",
+    # Failover (promote-standby) and switchover: fence the old primary, promote a standby;
+    # a switchover's clean shutdown of the primary is a restart of PostgreSQL.
+    "fence-postgres": "promote-standby",
+    "promote-standby": "promote-standby",
+    "demote-primary": "restart-postgres",
 }
 GATE_PROGRAM = "/usr/local/sbin/gept-gate"
 AGENT_ACCOUNT = "gept-agent"  # the agent's account, on the controller and on the hosts

@@ -23,7 +23,8 @@ APP = REPO / "app" / "gept"
 STANDARD_PREFIXES = ("node_", "pg_", "prometheus_", "alertmanager_", "scrape_", "process_")
 STANDARD_NAMES = {"up"}
 # Written as text into node_exporter's textfile directory, not through prometheus_client.
-TEXTFILE_WRITERS = (APP / "db" / "backups.py", APP / "db" / "drill.py")
+TEXTFILE_WRITERS = (APP / "db" / "backups.py", APP / "db" / "drill.py",
+                    APP / "db" / "replication.py")
 _GAUGE_RE = re.compile(r'gauge\(\s*"(gept_[a-z0-9_]+)"')
 
 _CONSTRUCTORS = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum",
