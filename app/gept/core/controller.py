@@ -54,6 +54,13 @@ class ControllerSettings(BaseSettings):
     engine_acme_email: str = Field("ops@gept.example", description="Production: the ACME "
                                                                    "account's e-mail.")
 
+    backup_s3_bucket: str = Field("gept-backups", description="Production: the pgBackRest "
+                                                              "repository's S3 bucket.")
+    backup_s3_endpoint: str = Field("objectstorage.example.invalid",
+                                    description="Production: its S3-compatible endpoint "
+                                                "(Oracle Object Storage).")
+    backup_s3_region: str = Field("eu-frankfurt-1", description="Production: its region.")
+
     # -- what is shipped -----------------------------------------------------------------
     release_source: Literal["git", "worktree"] = Field(
         "git", description="Build the release wheel from git HEAD, or from the work tree "

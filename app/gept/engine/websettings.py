@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gept.core.config import PLACEHOLDER_SECRETS, read_secret_file
@@ -35,19 +35,26 @@ class WebSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GEPT_", extra="ignore")
 
-    webhook_secret: SecretStr | None = None
-    webhook_secret_file: Path | None = None
-    webhook_tolerance_seconds: int = 300
-    web_alerts_url: str | None = None
-    web_resync_url: str | None = None
-    web_users_dsn: SecretStr | None = None
-    web_users_dsn_file: Path | None = None
-    engine_max_body_bytes: int = 65536
-    price_drop_monitor_interval: float = 300.0
-    crowding_limit: int = 20
-    crowding_window_seconds: int = 3600
-    alert_retries: int = 4
-    alert_backoff_seconds: float = 1.0
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC secret shared with the web app (its WEBHOOK_SECRET); unset: "
+                          "webhooks answer 503 and no alert is pushed.")
+    webhook_secret_file: Path | None = Field(None, description="File (mode 0600) holding it.")
+    webhook_tolerance_seconds: int = Field(300, description="Oldest signed webhook accepted.")
+    web_alerts_url: str | None = Field(None, description="The web app's /api/webhooks/alerts "
+                                                         "(E1); unset: no push.")
+    web_resync_url: str | None = Field(None, description="The web app's /api/trades/resync "
+                                                         "(E2).")
+    web_users_dsn: SecretStr | None = Field(
+        None, description="Read-only DSN of the web app's database (Neon), read once at start "
+                          "to rebuild an empty trade registry.")
+    web_users_dsn_file: Path | None = Field(None, description="File (mode 0600) holding it.")
+    engine_max_body_bytes: int = Field(65536, description="Largest request body accepted.")
+    price_drop_monitor_interval: float = Field(300.0, description="Seconds between price-drop "
+                                                                  "checks (0: off).")
+    crowding_limit: int = Field(20, description="Users recommended one item at most (0: off).")
+    crowding_window_seconds: int = Field(3600, description="Window the crowding limit counts.")
+    alert_retries: int = Field(4, description="Attempts per alert delivery.")
+    alert_backoff_seconds: float = Field(1.0, description="First wait between alert attempts.")
 
     def secret(self) -> str | None:
         """The webhook secret, or None when webhooks are not configured.

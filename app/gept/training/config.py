@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gept.registry.grid import TargetGrid
@@ -19,22 +20,27 @@ class TrainingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GEPT_TRAIN_", extra="ignore")
 
-    items: int = 20
-    days: int = 14
-    iterations: int = 100
-    depth: int = 6
-    learning_rate: float = 0.1
-    stride: int = 3                  # one sample every 15 minutes (neighbours are near-copies)
-    grid: str = "default"            # default (42 targets) or production (108)
-    windows: str | None = None       # overrides the grid: "1,2,4"
-    offsets: str | None = None       # overrides the grid: "0.0125,0.02"
-    min_auc: float = 0.55            # the production gate
-    min_scored_fraction: float = 0.5
-    min_positives: int = 20          # a target needs this many positives and negatives
-    train_fraction: float = 0.70
-    val_fraction: float = 0.15
-    thread_count: int = -1
-    seed: int = 42
+    items: int = Field(20, description="Items to train on (the most traded).")
+    days: int = Field(14, description="Days of history to train on.")
+    iterations: int = Field(100, description="CatBoost iterations.")
+    depth: int = Field(6, description="CatBoost tree depth.")
+    learning_rate: float = Field(0.1, description="CatBoost learning rate.")
+    # Neighbouring 5-minute samples are near-copies; one every 15 minutes is enough.
+    stride: int = Field(3, description="Take one sample every `stride` 5-minute blocks.")
+    grid: str = Field("default", description="Target grid: default (42 targets) or "
+                                             "production (108).")
+    windows: str | None = Field(None, description='Overrides the grid\'s windows, e.g. "1,2,4".')
+    offsets: str | None = Field(None, description="Overrides the grid's offsets, e.g. "
+                                                  '"0.0125,0.02".')
+    min_auc: float = Field(0.55, description="Promotion gate: the lowest validation AUC.")
+    min_scored_fraction: float = Field(0.5, description="Promotion gate: the share of targets "
+                                                        "that must be scored.")
+    min_positives: int = Field(20, description="A target needs this many positives and "
+                                               "negatives.")
+    train_fraction: float = Field(0.70, description="Share of time used for training.")
+    val_fraction: float = Field(0.15, description="Share of time used for validation.")
+    thread_count: int = Field(-1, description="CatBoost threads (-1: all cores).")
+    seed: int = Field(42, description="Random seed.")
 
 
 @dataclass(frozen=True)
