@@ -38,9 +38,11 @@ from gept.engine.middleware import (
     install_log_record_factory,
 )
 from gept.engine.routes import (
+    checkins,
     flips,
     health,
     items,
+    legacy,
     opportunities,
     orders,
     outcomes,
@@ -206,6 +208,9 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
         app.router.routes.insert(0, hot)
     app.include_router(orders.router)
     app.include_router(outcomes.router)
+    app.include_router(checkins.router)
+    # Before W1's router: /api/v1/recommendations/item (O11) would match /{rec_id} there.
+    app.include_router(legacy.router)
     app.include_router(recommendations.router)
     app.include_router(opportunities.router)
     app.include_router(flips.router)

@@ -75,3 +75,20 @@ def make_client() -> Iterator[ClientFactory]:
 def client(market: list[Row], make_client: ClientFactory) -> TestClient:
     """An engine serving the seeded market."""
     return make_client()
+
+
+@pytest.fixture
+def web(ml_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """An engine serving a real predictions batch of a trained model (the contract tests)."""
+    from gept.inference.runner import run_inference
+
+    monkeypatch.setenv("GEPT_ENGINE_API_KEY", API_KEY)
+    monkeypatch.setenv("GEPT_ENGINE_RATE_LIMIT_PER_MINUTE", "100000")
+    monkeypatch.setenv("GEPT_PRICE_DROP_MONITOR_INTERVAL", "0")
+    get_settings.cache_clear()
+    result = run_inference("primary")
+    assert result.status == "completed"
+    with psycopg.connect(ml_dsn) as conn:  # what the /mapping collector stores
+        conn.execute("UPDATE items SET icon = name || '.png'")
+    with TestClient(create_app(refresh_interval=0.2)) as client:
+        yield client

@@ -9,62 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
+from contract_calls import W1_FIELDS, WEB_USER, items_of, web_w1
 from engine_seed import API_KEY, HEADERS
 from fastapi.testclient import TestClient
 
 from gept.core.config import get_settings
 from gept.engine.main import create_app
-from gept.inference.runner import run_inference
 
-WEB_USER = "k3x9a2"                                       # the web app's short base-36 hash
 BOT_USER = hashlib.sha256(b"discord:1234").hexdigest()    # the bot's SHA-256
 REC_ID = re.compile(r"^rec_\d+_\d{10}$")                 # what W8 accepts as a rec id
 
 
-@pytest.fixture
-def web(ml_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    """An engine serving a real predictions batch of a trained model."""
-    monkeypatch.setenv("GEPT_ENGINE_API_KEY", API_KEY)
-    monkeypatch.setenv("GEPT_ENGINE_RATE_LIMIT_PER_MINUTE", "100000")
-    monkeypatch.setenv("GEPT_PRICE_DROP_MONITOR_INTERVAL", "0")
-    get_settings.cache_clear()
-    result = run_inference("primary")
-    assert result.status == "completed"
-    with psycopg.connect(ml_dsn) as conn:  # what the /mapping collector stores
-        conn.execute("UPDATE items SET icon = name || '.png'")
-    with TestClient(create_app(refresh_interval=0.2)) as client:
-        yield client
-
-
-def items_of(client: TestClient) -> list[dict[str, Any]]:
-    resp = client.post("/api/v1/opportunities", json={"limit": 200}, headers=HEADERS)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["items"]
-
-
 # -- W1: GET /api/v1/recommendations, as getRecommendations sends it ----------------------
-
-W1_FIELDS = {"id": str, "item": str, "itemId": int, "buyPrice": int, "sellPrice": int,
-             "offsetPct": float, "quantity": int, "capitalRequired": int,
-             "expectedProfit": int, "confidence": str, "fillProbability": float,
-             "fillConfidence": str, "expectedHours": int, "trend": str, "reason": str,
-             "volume24h": (int, type(None)), "priceHistory": (list, type(None)),
-             "modelId": (int, type(None)), "isMultiLimitStrategy": bool}
-
-
-def web_w1(client: TestClient, **extra: object) -> Any:
-    params = {"user_id": WEB_USER, "capital": 1_000_000_000, "style": "hybrid",
-              "risk": "medium", "slots": 8, **extra}
-    resp = client.get("/api/v1/recommendations", params=params, headers=HEADERS)
-    assert resp.status_code == 200, resp.text
-    return resp
-
 
 def test_w1_is_a_bare_camelcase_array_with_every_field_the_web_reads(web: TestClient) -> None:
     resp = web_w1(web, max_offset_pct=0.015)
