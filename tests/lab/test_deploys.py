@@ -46,7 +46,9 @@ def test_postgres_engine_collectors_crons_and_tunnel_run(converged_lab: Any) -> 
         ["collector-5m", "collector-latest", "collector-1h", "collector-items",
          "collector-news", "collector-players", "status-page"])
     assert "--role fallback" in lab.sh("ampere", "cat /etc/cron.d/gept-inference")
-    assert "gept-backup" in lab.sh("ampere", "cat /etc/cron.d/gept-backup")
+    # Backups are taken on the repository's host (hydra), never on a database host.
+    assert "--type=diff backup" in lab.sh("hydra", "cat /etc/cron.d/gept-backup")
+    assert lab.run("ampere", "test -e /etc/cron.d/gept-backup").returncode != 0
     assert "--role primary" in lab.sh("hydra", "cat /etc/cron.d/gept-inference")
     assert lab.sh("hydra", "systemctl is-active gept-db-tunnel").strip() == "active"
     # The tunnel carries Hydra's database traffic to Ampere's PostgreSQL.
@@ -150,15 +152,14 @@ def test_production_inventory_plans_against_lab_hosts_only(converged_lab: Any) -
                and "ampere" in op["hosts_with_change"] for op in plan)
 
 
-def test_backup_script_dumps_the_database_and_writes_its_metric(converged_lab: Any) -> None:
+def test_backup_metrics_written_from_the_repository(converged_lab: Any) -> None:
+    """The metrics cron reads the repository on hydra and the archiver on Ampere."""
     lab = converged_lab
-    lab.sh("ampere", "/usr/local/sbin/gept-backup", timeout=600)
-    dumps = lab.sh("ampere", "ls -1 /var/backups/gept/").split()
-    assert any(d.startswith("osrs_data_") and d.endswith(".dump") for d in dumps), dumps
-    # The dump holds the price data, and it restores (pg_restore lists its tables).
-    listing = lab.sh("ampere", "runuser -u postgres -- pg_restore --list "
-                     "$(ls -1t /var/backups/gept/*.dump | head -1)")
-    assert "price_data_5min" in listing
+    lab.sh("ampere", "/opt/recommendation-engine/current/venv/bin/python -I -m "
+                     "gept.db.backups metrics", timeout=120)
     metric = lab.sh("ampere", "cat /var/lib/gept/textfile/gept_backup.prom")
-    assert "gept_backup_last_success_timestamp_seconds " in metric
-    assert lab.sh("ampere", "stat -c %a /var/backups/gept").strip() == "700"
+    assert "gept_backup_repository_ok 1" in metric
+    assert "gept_backup_last_full_timestamp_seconds " in metric
+    assert "gept_wal_archived_total " in metric
+    assert "gept_postgres_in_recovery 0" in metric
+

