@@ -54,7 +54,7 @@ def converge(only: str | None = None) -> None:
     if db_role is not None:
         postgres.configure_postgres(password_file=settings[0],
                                     restart_allowed="restart-postgres" in approved,
-                                    primary=db_role == "primary")
+                                    role=db_role)
     current = app.install_release()
     agent.configure_agent(roles)
     backups.configure_backups(roles)

@@ -15,14 +15,15 @@ class PostgresReplicationState(FactBase):
     """What a database host's cluster is: a standby, fenced, holding our database.
 
     ``{"signal": standby.signal exists, "masked": the unit is masked (fenced by
-    promote-standby), "database": osrs_data exists, "recovery": pg_is_in_recovery() or
+    promote-standby), "data": the data directory is initialized, "database": osrs_data
+    exists (only seen while the cluster runs), "recovery": pg_is_in_recovery() or
     None when the cluster does not answer, "slots": replication slots}``.
     """
 
     @staticmethod
     def default() -> dict[str, Any]:
         return {"signal": False, "masked": False, "database": False, "recovery": None,
-                "slots": []}
+                "data": False, "slots": []}
 
     def command(self, version: int, database: str) -> str:
         data_dir = f"/var/lib/postgresql/{int(version)}/main"
@@ -32,6 +33,7 @@ class PostgresReplicationState(FactBase):
                  + "'" + database.replace("'", "") + "' UNION ALL "
                  "SELECT 'slot=' || slot_name FROM pg_replication_slots")
         return (f"test -f {data_dir}/standby.signal && echo signal=true; "
+                f"test -f {data_dir}/PG_VERSION && echo data=true; "
                 f"test \"$(systemctl is-enabled {unit} 2>/dev/null)\" = masked "
                 "&& echo masked=true; "
                 "command -v psql >/dev/null && cd / && runuser -u postgres -- psql -X -q -A -t "
@@ -42,7 +44,7 @@ class PostgresReplicationState(FactBase):
         state["slots"] = []
         for line in output:
             key, _, value = line.strip().partition("=")
-            if key in ("signal", "masked", "database"):
+            if key in ("signal", "masked", "database", "data"):
                 state[key] = value == "true"
             elif key == "recovery":
                 state["recovery"] = value == "true"

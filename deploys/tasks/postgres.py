@@ -41,14 +41,16 @@ DATABASE_SQL = "/var/lib/gept/postgres-database.sql"
 
 @deploy("Install and configure PostgreSQL")
 def configure_postgres(password_file: object, restart_allowed: bool = False,
-                       primary: bool = True) -> None:
+                       role: str = "primary") -> None:
     """Install PostgreSQL, tune it, create the roles and the database.
 
     Args:
         password_file: the operation writing the roles' password files (passwords are set
             when it changed; a password never travels in a command line).
         restart_allowed: the guard approved the ``restart-postgres`` zone for this run.
-        primary: this host is ``db_primary`` (a standby replays roles and passwords).
+        role: the host's replication role (``deploys.tasks.standby.decide``): only the
+            primary creates roles and sets passwords (a standby replays them); a fenced
+            host being re-seeded is not started here (the clone starts it).
     """
     from gept.db import roles
 
@@ -79,6 +81,8 @@ def configure_postgres(password_file: object, restart_allowed: bool = False,
                  user="postgres", owner=data.db_owner, probe=data.db_probe_user,
                  probe_os_users=list(data.db_probe_os_users))])
     unit = f"postgresql@{version}-main.service"
+    if role == "reseed":
+        return  # fenced (masked): deploys/tasks/standby.py clones it from the new primary
     systemd.service(name="Start PostgreSQL", service=unit, running=True, enabled=True)
     # Reloadable settings (and pg_hba/pg_ident) apply on reload; restart-only settings need
     # the coordinated restart.
@@ -88,7 +92,7 @@ def configure_postgres(password_file: object, restart_allowed: bool = False,
                     or (tuned.did_change() and not restart_ok))
     systemd.service(name="Restart PostgreSQL (coordinated: restart-postgres)", service=unit,
                     restarted=True, _if=lambda: tuned.did_change() and restart_ok)
-    if not primary:
+    if role != "primary":
         return  # roles, database and passwords arrive by replication
 
     # Every psql below runs from / (_chdir): the postgres user cannot read root's home.

@@ -134,7 +134,7 @@ def decide(name: str, primary: str, state: dict[str, Any]) -> str:
         ...                             "database": True, "recovery": False})
         'primary'
         >>> decide("ampere", "ampere-standby", {"signal": False, "masked": True,
-        ...                                     "database": True, "recovery": None})
+        ...                                     "data": True, "recovery": None})
         'reseed'
     """
     standby = bool(state.get("signal")) or state.get("recovery") is True
@@ -151,9 +151,10 @@ def decide(name: str, primary: str, state: dict[str, Any]) -> str:
         return "primary"
     if standby:
         return "standby"
+    if state.get("masked") and state.get("recovery") is None and (
+            state.get("data") or state.get("database")):
+        return "reseed"
     if state.get("database"):
-        if state.get("masked") and state.get("recovery") is None:
-            return "reseed"
         raise RoleRefused(
             f"{name} is a primary holding the database but db_primary is {primary!r}: the "
             "deploy never demotes a running primary; fence it (promote-standby), or set "
@@ -288,8 +289,11 @@ def configure_replication(role: str | None) -> None:
         wanted = [slot_name(d.name) for d in database_hosts() if d.name != host.name]
         missing = [s for s in wanted if s not in have]
         if missing:
-            sql = "; ".join(f"SELECT pg_create_physical_replication_slot('{s}')"
-                            for s in missing)
+            # Idempotent at run time too: a standby's clone may have made its slot already.
+            names = ", ".join(f"('{slot}')" for slot in missing)
+            sql = (f"SELECT pg_create_physical_replication_slot(n) FROM (VALUES {names}) v(n) "
+                   "WHERE NOT EXISTS (SELECT FROM pg_replication_slots s "
+                   "WHERE s.slot_name = v.n)")
             server.shell(name=f"Create the standbys' replication slots ({', '.join(missing)})",
                          commands=[f"{psql} -c {_q(sql)}"], _chdir="/")
         return
@@ -312,9 +316,14 @@ def configure_replication(role: str | None) -> None:
             commands=[
                 f"systemctl unmask {pg}", f"systemctl stop {pg}", clear,
                 f"install -d -o postgres -g postgres -m 0700 {directory}",
+                # The slot is made here when the primary has none yet (its own operation
+                # may run later in this converge): READ_REPLICATION_SLOT says.
+                f"if runuser -u postgres -- env {env} psql -XAt "
+                f"-d {_q(conninfo + ' replication=true')} -c 'READ_REPLICATION_SLOT {slot}' "
+                f"| grep -q '^physical'; then create=''; else create='--create-slot'; fi; "
                 f"runuser -u postgres -- env {env} pg_basebackup --no-password "
                 f"-d {_q(conninfo)} -D {directory} "
-                f"-X stream -S {slot} -c fast",
+                f"-X stream -S {slot} $create -c fast",
                 f"runuser -u postgres -- touch {directory}/standby.signal",
                 f"systemctl enable --now {pg}"],
             _chdir="/")

@@ -16,7 +16,7 @@ from deploys.tasks.standby import RoleRefused, decide, slot_name  # noqa: E402
 FRESH = {"signal": False, "masked": False, "database": False, "recovery": False}
 PRIMARY = {"signal": False, "masked": False, "database": True, "recovery": False}
 STANDBY = {"signal": True, "masked": False, "database": True, "recovery": True}
-FENCED = {"signal": False, "masked": True, "database": True, "recovery": None}
+FENCED = {"signal": False, "masked": True, "database": False, "recovery": None, "data": True}
 
 
 def test_the_inventorys_primary_stays_primary_and_a_fresh_host_is_seeded() -> None:
@@ -48,13 +48,14 @@ def test_a_standby_is_never_made_a_primary_by_the_deploy() -> None:
 def test_a_running_primary_with_data_is_not_reseeded_even_when_masked_later() -> None:
     # masked but still answering: not fenced (the gate stops it before masking)
     with pytest.raises(RoleRefused):
-        decide("ampere", "ampere-standby", {**FENCED, "recovery": False})
+        decide("ampere", "ampere-standby", {**FENCED, "recovery": False, "database": True})
 
 
 def test_replication_state_fact_parses_the_hosts_lines() -> None:
     fact = PostgresReplicationState()
-    assert fact.process(["signal=true", "recovery=true", "database=true"]) == {
-        "signal": True, "masked": False, "database": True, "recovery": True, "slots": []}
+    assert fact.process(["signal=true", "recovery=true", "database=true", "data=true"]) == {
+        "signal": True, "masked": False, "database": True, "recovery": True, "data": True,
+        "slots": []}
     assert fact.process(["recovery=false", "database=true", "slot=gept_ampere_standby"])[
         "slots"] == ["gept_ampere_standby"]
     assert fact.process(["masked=true"])["recovery"] is None
