@@ -46,8 +46,10 @@ def world(sshd: LoopbackSshd, tmp_path: Path, people: dict[str, Person]) -> dict
                                data={"approvers": {"alice": people["alice"].public}})
     mark = tmp_path / "trail-mark"
     mark.write_text(str(audit.ROOT_LOG.stat().st_size if audit.ROOT_LOG.exists() else 0))
+    pids = tmp_path / "pids"
+    pids.write_text("")
     return {"work": work, "books": books, "inv": inv, "hosts": tmp_path / "hosts",
-            "mark": mark}
+            "mark": mark, "pids": pids}
 
 
 def book(world: dict[str, Path], name: str, text: str) -> None:
@@ -61,8 +63,18 @@ def gept(world: dict[str, Path], *args: str, env: dict[str, str] | None = None,
         cmd += ["--dir", str(world["books"])]
         if args[1] in ("plan", "run"):
             cmd += ["--inventory", str(world["inv"])]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, **(env or {})})
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, **(env or {})}) as proc:
+        # The trail is the machine's: other tests (and other people's runs) write to it at
+        # the same time, so this test reads back only what its own processes wrote.
+        with world["pids"].open("a") as fh:
+            fh.write(f"{proc.pid}\n")
+        try:
+            out, err = proc.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def body(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -84,8 +96,9 @@ def trail(world: dict[str, Path]) -> str:
 
 def host_audit(world: dict[str, Path], host: str = "ampere") -> list[dict[str, Any]]:
     """This test's audit records about ``host`` (or about the whole run)."""
+    ours = {int(p) for p in world["pids"].read_text().split()}
     rows = [json.loads(x) for x in trail(world).splitlines() if x.strip()]
-    return [r for r in rows if r.get("host", host) == host]
+    return [r for r in rows if r.get("pid") in ours and r.get("host", host) == host]
 
 
 def approve(world: dict[str, Path], person: Person, runbook: str) -> str:
