@@ -27,6 +27,8 @@ def test_both_roles_converge(converged_lab: Any) -> None:
 
 
 def test_second_run_reports_zero_changes(converged_lab: Any) -> None:
+    # All three hosts: the first run changed the standby (cloned it), the second nothing.
+    assert any("ampere-standby" in hosts for hosts in CONVERGE["first"].changed.values())
     second = CONVERGE["second"]
     assert second.returncode == 0
     assert second.changed == {}, f"operations changed on a re-run: {second.changed}"
@@ -38,8 +40,11 @@ def test_postgres_engine_collectors_crons_and_tunnel_run(converged_lab: Any) -> 
     lab = converged_lab
     assert lab.sh("ampere", "systemctl is-active postgresql@15-main").strip() == "active"
     assert lab.sh("ampere", "systemctl is-active recommendation-engine").strip() == "active"
+    # Beyond loopback for the standby, behind TLS and the firewall's peer rule.
     listen = lab.sh("ampere", "runuser -u postgres -- psql -tAc 'SHOW listen_addresses'")
-    assert listen.strip() == "localhost"
+    assert listen.strip() == "*"
+    assert lab.sh("ampere-standby", "runuser -u postgres -- psql -tAc "
+                                    "'SELECT pg_is_in_recovery()'").strip() == "t"
     running = lab.sh("ampere", "docker ps --filter label=com.docker.compose.project=collectors "
                      "--format '{{.Label \"com.docker.compose.service\"}}'").split()
     assert sorted(running) == sorted(
@@ -51,6 +56,8 @@ def test_postgres_engine_collectors_crons_and_tunnel_run(converged_lab: Any) -> 
     assert lab.run("ampere", "test -e /etc/cron.d/gept-backup").returncode != 0
     assert "--role primary" in lab.sh("hydra", "cat /etc/cron.d/gept-inference")
     assert lab.sh("hydra", "systemctl is-active gept-db-tunnel").strip() == "active"
+    assert lab.sh("hydra", "systemctl is-active gept-db-tunnel-ampere-standby").strip() \
+        == "active"
     # The tunnel carries Hydra's database traffic to Ampere's PostgreSQL.
     count = lab.sh("hydra", "PGPASSWORD=$(cat /etc/gept/db_password) psql -h 127.0.0.1 "
                    "-p 15432 -U gept_inference -d osrs_data -tAc 'SELECT count(*) FROM items'")
@@ -75,6 +82,10 @@ def test_firewall_opens_only_ssh_and_the_engines_tls_port(converged_lab: Any) ->
     rules = converged_lab.sh("ampere", "nft list table inet gept_firewall")
     assert "policy drop" in rules
     assert "tcp dport { 22, 443 } accept" in rules
+    # PostgreSQL only from the standby's address.
+    standby = converged_lab.sh("ampere", "getent ahostsv4 ampere-standby | cut -d' ' -f1 "
+                                         "| sort -u").split()
+    assert f"ip saddr {standby[0]} tcp dport 5432 accept" in rules
 
 
 def test_engine_answers_from_a_model_trained_in_the_lab(converged_lab: Any) -> None:
@@ -102,7 +113,7 @@ def test_drift_reports_nothing_after_converge(converged_lab: Any) -> None:
     report = json.loads(proc.stdout)
     assert proc.returncode == 0, report
     assert report["changed"] is False
-    assert set(report["hosts"]) == {"ampere", "hydra"}
+    assert set(report["hosts"]) == {"ampere", "hydra", "ampere-standby"}
 
 
 def test_monitoring_runs_and_grafana_is_validated_statically(converged_lab: Any) -> None:
