@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -36,6 +35,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from gept.engine import prices, trades
 from gept.engine.advice import break_even
+from gept.engine.background import stopped
 from gept.engine.cache import DB_ERRORS
 from gept.engine.crowding import Crowding
 from gept.engine.metrics import EngineMetrics
@@ -203,8 +203,5 @@ class Monitor:
 
     async def stop(self) -> None:
         """Stop the background pass."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stopped(self._task)
+        self._task = None

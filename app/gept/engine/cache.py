@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -28,6 +27,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gept.engine import repository
+from gept.engine.background import stopped
 from gept.engine.contract import (
     UNKNOWN_ITEM,
     ItemInfo,
@@ -251,8 +251,5 @@ class EngineState:
 
     async def stop(self) -> None:
         """Stop the background refresh."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stopped(self._task)
+        self._task = None

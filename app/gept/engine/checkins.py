@@ -27,7 +27,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from gept.engine.webschemas import ActiveOrderIn
 
 GUIDANCE = {"wait": "hold", "adjust_price": "relist", "abort_retry": "exit",
             "liquidate": "sell_now"}
@@ -83,16 +85,9 @@ def next_check_in(updates: list[dict[str, Any]]) -> int:
     return 30 if updates else 60
 
 
-class GuidanceIn(BaseModel):
+class GuidanceIn(ActiveOrderIn):
     """A check-in on an active order (O22)."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    item_id: int = Field(ge=1, le=2_147_483_647)
-    order_type: Literal["buy", "sell"]
-    user_price: int = Field(ge=1, le=2_147_483_647)
-    quantity: int = Field(ge=1, le=2_147_483_647)
-    time_elapsed_minutes: int = Field(ge=0, le=10_000_000)
     reported_progress: int = Field(ge=0, le=100)
 
 

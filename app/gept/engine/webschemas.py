@@ -162,8 +162,8 @@ class OpportunitiesOut(BaseModel):
     has_more: bool
 
 
-class OrderUpdateIn(BaseModel):
-    """An active order to evaluate (W6)."""
+class ActiveOrderIn(BaseModel):
+    """An order the user placed and is waiting on (W6, and O22's check-in)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -172,6 +172,11 @@ class OrderUpdateIn(BaseModel):
     user_price: int = Field(ge=1, le=2_147_483_647)
     quantity: int = Field(ge=1, le=2_147_483_647)
     time_elapsed_minutes: int = Field(ge=0, le=10_000_000)
+
+
+class OrderUpdateIn(ActiveOrderIn):
+    """An active order to evaluate (W6)."""
+
     user_id: str | None = Field(None, max_length=128)
     buy_price: int | None = Field(None, ge=1, le=2_147_483_647)
     expected_hours: int | None = Field(None, ge=1, le=10_000)

@@ -31,7 +31,7 @@ from gept.engine.checkins import (
 )
 from gept.engine.contract import contract_rec_id, parse_contract_rec_id
 from gept.engine.deps import AuthStateDep, serving
-from gept.engine.routes.orders import ItemRows, alternatives
+from gept.engine.routes.orders import ItemRows, alternatives, rows_or_404
 from gept.engine.schemas import ERRORS
 
 router = APIRouter(prefix="/api/v1", tags=["check-ins"], responses=ERRORS)
@@ -43,11 +43,7 @@ REC_AGE_MINUTES = 30  # a polled recommendation is judged as a listing this old
 async def check_in(request: Request, state: AuthStateDep, body: GuidanceIn) -> dict[str, Any]:
     """Hold, relist, exit or sell now, and when to check in again; 404 without predictions."""
     snap = serving(state).snapshot
-    cache: ItemRows = request.app.state.item_rows
-    rows = await cache.get(state, snap.batch_time, body.item_id)
-    if not rows:
-        raise HTTPException(404, detail=f"item {body.item_id} has no predictions in the "
-                                        "newest batch")
+    rows = await rows_or_404(request, state, snap, body.item_id)
     order = Order(body.order_type, body.user_price, body.quantity, body.time_elapsed_minutes)
     advice = advise(order, rows, alternatives(snap, body.item_id)
                     if body.order_type == "buy" else [])

@@ -20,14 +20,12 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Body, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from gept.engine.cache import Snapshot
 from gept.engine.contract import opportunity
 from gept.engine.deps import authorize, serving
 from gept.engine.recommend import quantity
-from gept.engine.routes.flips import PlainRoute
+from gept.engine.routes.flips import PlainRoute, parse_body
 from gept.engine.routes.recommendations import freshness_headers
 from gept.engine.schemas import ERRORS
 from gept.engine.selection import model_selection
@@ -95,19 +93,10 @@ class Pages:
 
 
 
-def _parse(raw: bytes) -> OpportunityFilters:
-    try:
-        return OpportunityFilters.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
-
-
 async def opportunities(request: Request) -> Response:
     """Filtered, paginated opportunities (``items``, ``total``, ``has_more``)."""
     state = authorize(request, request.headers.get("x-api-key"))
-    f = _parse(await request.body())
+    f = parse_body(await request.body(), OpportunityFilters)
     snap = serving(state).snapshot
     key = orjson.dumps(f.model_dump(), option=orjson.OPT_SORT_KEYS)
     pages: Pages = request.app.state.pages

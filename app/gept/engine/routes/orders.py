@@ -18,14 +18,12 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from gept.engine import prices
 from gept.engine.advice import Order, advise
 from gept.engine.cache import DB_ERRORS, EngineState, Snapshot
 from gept.engine.deps import DatabaseUnavailable, authorize, serving
-from gept.engine.routes.flips import PlainRoute
+from gept.engine.routes.flips import PlainRoute, parse_body
 from gept.engine.routes.recommendations import freshness_headers
 from gept.engine.schemas import ERRORS
 from gept.engine.selection import order_model
@@ -61,6 +59,17 @@ class ItemRows:
         return found
 
 
+async def rows_or_404(request: Request, state: EngineState, snap: Snapshot,
+                      item_id: int) -> list[dict[str, Any]]:
+    """The item's rows of the served batch; 404 when the item has none (W6, O22)."""
+    cache: ItemRows = request.app.state.item_rows
+    rows = await cache.get(state, snap.batch_time, item_id)
+    if not rows:
+        raise HTTPException(404, detail=f"item {item_id} has no predictions in the "
+                                        "newest batch")
+    return rows
+
+
 def alternatives(snap: Snapshot, item_id: int, n: int = 3) -> list[dict[str, Any]]:
     """The best other items of the batch (for ``abort_retry``)."""
     out = []
@@ -76,15 +85,6 @@ def alternatives(snap: Snapshot, item_id: int, n: int = 3) -> list[dict[str, Any
     return out
 
 
-def _parse(raw: bytes) -> OrderUpdateIn:
-    try:
-        return OrderUpdateIn.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
-
-
 async def update(request: Request) -> Response:
     """Advice for one active order; 404 when the item has no predictions.
 
@@ -93,13 +93,9 @@ async def update(request: Request) -> Response:
     could not be followed, why.
     """
     state = authorize(request, request.headers.get("x-api-key"))
-    body = _parse(await request.body())
+    body = parse_body(await request.body(), OrderUpdateIn)
     snap = serving(state).snapshot
-    cache: ItemRows = request.app.state.item_rows
-    rows = await cache.get(state, snap.batch_time, body.item_id)
-    if not rows:
-        raise HTTPException(404, detail=f"item {body.item_id} has no predictions in the "
-                                        "newest batch")
+    rows = await rows_or_404(request, state, snap, body.item_id)
     order = Order(body.order_type, body.user_price, body.quantity, body.time_elapsed_minutes,
                   body.buy_price, body.expected_hours)
     answer = advise(order, rows, alternatives(snap, body.item_id)
