@@ -49,8 +49,8 @@ def configure_postgres(password_file: object, restart_allowed: bool = False,
             when it changed; a password never travels in a command line).
         restart_allowed: the guard approved the ``restart-postgres`` zone for this run.
         role: the host's replication role (``deploys.tasks.standby.decide``): only the
-            primary creates roles and sets passwords (a standby replays them); a fenced
-            host being re-seeded is not started here (the clone starts it).
+            primary creates roles and sets passwords (a standby replays them); a host
+            to be cloned (``seed``, ``reseed``) is not started here (the clone starts it).
     """
     from gept.db import roles
 
@@ -81,8 +81,10 @@ def configure_postgres(password_file: object, restart_allowed: bool = False,
                  user="postgres", owner=data.db_owner, probe=data.db_probe_user,
                  probe_os_users=list(data.db_probe_os_users))])
     unit = f"postgresql@{version}-main.service"
-    if role == "reseed":
-        return  # fenced (masked): deploys/tasks/standby.py clones it from the new primary
+    if role in ("seed", "reseed"):
+        # Replaced by a clone of the primary (deploys/tasks/standby.py starts it): a fresh
+        # or failed data directory, or a fenced (masked) one, is not started here.
+        return
     systemd.service(name="Start PostgreSQL", service=unit, running=True, enabled=True)
     # Reloadable settings (and pg_hba/pg_ident) apply on reload; restart-only settings need
     # the coordinated restart.
