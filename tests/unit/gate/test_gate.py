@@ -79,3 +79,12 @@ def test_ops_arguments_are_validated(facts: HostFacts) -> None:
         ops.inference_log(facts, "99999")
     assert ops.main(["reboot"]) == 2
     assert ops.main(["engine-rollback", "extra"]) == 2
+
+
+def test_engine_call_takes_one_fixed_kind_and_never_reads_the_key_for_a_bad_one(
+        facts: HostFacts) -> None:
+    with pytest.raises(ops.OpError, match="KIND must be one of") as bad:
+        ops.engine_call(facts, "recommendations; cat /etc/gept/engine_api_key")
+    assert bad.value.code == 2
+    assert ops.main(["engine-call"]) == 2                       # one KIND, not none
+    assert ops.main(["engine-call", "item", "extra"]) == 2
