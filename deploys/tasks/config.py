@@ -33,7 +33,8 @@ from deploys.managed import Managed, files_present, literal, rendered
 from deploys.secrets import role_secret, secret
 
 
-def database_url(data: Any, role: str | None = None, password: str | None = None) -> str:
+def database_url(data: Any, role: str | None = None, password: str | None = None,
+                 target: str = "read-write") -> str:
     """Where this host's processes reach PostgreSQL as ``role``: every database host, in
     one libpq string that connects to whichever accepts writes (Hydra: its tunnels).
 
@@ -52,7 +53,7 @@ def database_url(data: Any, role: str | None = None, password: str | None = None
     hosts = ",".join(f"{name}:{port}" for name, port in endpoints(data))
     user = role or data.db_user
     auth = f"{user}:{quote(password, safe='')}" if password else user
-    return (f"postgresql://{auth}@{hosts}/{data.db_name}?target_session_attrs=read-write"
+    return (f"postgresql://{auth}@{hosts}/{data.db_name}?target_session_attrs={target}"
             f"&sslmode=verify-full&sslrootcert={CLIENT_CA}")
 
 
@@ -98,6 +99,10 @@ def write_config() -> list[object]:
                     **owner),
             rendered("engine/engine.env.j2", f"{data.config_dir}/engine.env",
                      engine_database_url=database_url(data, data.db_engine_user),
+                     # `engine_reads_from_standby`: the predictions snapshot from a standby.
+                     engine_read_url=(database_url(data, data.db_engine_user,
+                                                   target="prefer-standby")
+                                      if data.get("engine_reads_from_standby") else ""),
                      engine_password_file=password_path(data, data.db_engine_user), **owner),
             # Host-side collector commands (backfill, gaps --repair) as the collectors' role:
             # `set -a; . gept.env; . collectors.env; set +a`.

@@ -9,6 +9,9 @@ engine_tls_port = 443
 # Where the certificate comes from and which web app the engine calls back differ between
 # production (group_data/production.py: ACME for a public name) and the lab (lab.py).
 engine_max_body_bytes = 65536
+# The engine's predictions snapshot read from a standby (libpq prefer-standby over every
+# database host; the primary when no standby answers). Its writes stay on the primary.
+engine_reads_from_standby = False
 # Ampere's firewall: SSH and the engine's TLS port (the engine's own port is loopback only).
 firewall_open_ports = [22, 443]
 

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
                               description="PostgreSQL connection string, without the password.")
     database_password_file: Path | None = Field(
         None, description="File (mode 0600) holding the database password.")
+    database_read_url: str | None = Field(
+        None, description="The engine's predictions reads from here instead (a standby: "
+                          "target_session_attrs=prefer-standby); same role and password.")
     registry_database_url: str | None = Field(
         None, description="The model registry's role (the host gate uses it for "
                           "promote/rollback instead of GEPT_DATABASE_URL).")
@@ -148,14 +151,16 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
-    def db_dsn(self) -> str:
-        """The connection string, with the password from its 0600 file when one is set."""
+    def db_dsn(self, url: str | None = None) -> str:
+        """The connection string (default ``database_url``), with the password from its
+        0600 file when one is set."""
+        url = url or self.database_url
         if self.database_password_file is None:
-            return self.database_url
+            return url
         password = read_secret_file(self.database_password_file)
         from psycopg.conninfo import make_conninfo
 
-        return make_conninfo(self.database_url, password=password)
+        return make_conninfo(url, password=password)
 
     def api_key(self) -> str:
         """The engine's API key; refuses a missing or placeholder key.

@@ -160,8 +160,12 @@ class EngineState:
     """Shared by every request of one worker: the pool, reachability, the snapshot."""
 
     def __init__(self, pool: AsyncConnectionPool[Any], *, stale_after_seconds: int,
-                 refresh_interval: float = 1.0) -> None:
+                 refresh_interval: float = 1.0,
+                 read_pool: AsyncConnectionPool[Any] | None = None) -> None:
         self.pool = pool
+        # Where the predictions snapshot is read from: a standby when configured
+        # (GEPT_DATABASE_READ_URL), else the pool every other statement uses.
+        self.read_pool = read_pool or pool
         self.stale_after_seconds = stale_after_seconds
         self.refresh_interval = refresh_interval
         self.started_at = time.monotonic()
@@ -204,7 +208,7 @@ class EngineState:
         async with self._lock:
             t0 = time.perf_counter()
             try:
-                async with self.pool.connection() as conn:
+                async with self.read_pool.connection() as conn:
                     newest = await repository.newest_batch(conn)
                     self.db_latency_ms = (time.perf_counter() - t0) * 1000
                     if not self.db_up:

@@ -171,8 +171,18 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
                     "application_name": "gept-engine", "autocommit": True})
         # open(wait=False): the engine starts (and reports 503) even when PostgreSQL is down.
         await pool.open(wait=False)
+        read_pool: AsyncConnectionPool[Any] | None = None
+        if settings.database_read_url:  # predictions reads from a standby
+            read_pool = AsyncConnectionPool(
+                settings.db_dsn(settings.database_read_url), min_size=1,
+                max_size=settings.db_pool_max, timeout=POOL_TIMEOUT,
+                reconnect_timeout=RECONNECT_TIMEOUT, check=AsyncConnectionPool.check_connection,
+                open=False, name="gept-engine-reads",
+                kwargs={"connect_timeout": max(1, int(settings.db_connect_timeout)),
+                        "application_name": "gept-engine-reads", "autocommit": True})
+            await read_pool.open(wait=False)
         state = EngineState(pool, stale_after_seconds=settings.stale_after_seconds,
-                            refresh_interval=refresh_interval)
+                            refresh_interval=refresh_interval, read_pool=read_pool)
         app.state.engine = state
         await state.start()
         monitor = Monitor(pool, web, webhook_secret, metrics, app.state.crowding)
@@ -187,6 +197,8 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
         finally:
             await monitor.stop()
             await state.stop()
+            if read_pool is not None:
+                await read_pool.close()
             await pool.close()
 
     app = FastAPI(title="GePT recommendation engine", version=__version__,
