@@ -48,7 +48,7 @@ def _isolated_settings(tmp_path_factory: pytest.TempPathFactory,
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """A real PostgreSQL 15 for the whole session, with a migrated template database."""
-    server = PgServer.start()
+    server = PgServer.start(memory=True)
     dsn = server.create_database("gept_template")
     with psycopg.connect(dsn) as conn:
         migrate(conn)
@@ -60,17 +60,23 @@ def pg_server() -> Iterator[PgServer]:
 
 
 @pytest.fixture
-def db_dsn(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh database with the full schema; also exported as GEPT_DATABASE_URL."""
+def db_dsn(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh database with the full schema; also exported as GEPT_DATABASE_URL.
+
+    Dropped after the test: the server is in RAM (hundreds of tests each make one)."""
     partitions.forget_cache()
-    dsn = pg_server.create_database(f"t{os.getpid()}_{next(_counter)}", template="gept_template")
+    name = f"t{os.getpid()}_{next(_counter)}"
+    dsn = pg_server.create_database(name, template="gept_template")
     monkeypatch.setenv("GEPT_DATABASE_URL", dsn)
     get_settings.cache_clear()
-    return dsn
+    yield dsn
+    pg_server.drop_database(name)
 
 
 @pytest.fixture
-def empty_dsn(pg_server: PgServer) -> str:
-    """A fresh database with no schema at all."""
+def empty_dsn(pg_server: PgServer) -> Iterator[str]:
+    """A fresh database with no schema at all (dropped after the test)."""
     partitions.forget_cache()
-    return pg_server.create_database(f"e{os.getpid()}_{next(_counter)}")
+    name = f"e{os.getpid()}_{next(_counter)}"
+    yield pg_server.create_database(name)
+    pg_server.drop_database(name)

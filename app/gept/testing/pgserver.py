@@ -56,10 +56,21 @@ class PgServer:
     run_as: str | None
 
     @classmethod
-    def start(cls, *, extra_conf: dict[str, str] | None = None) -> PgServer:
-        """Create a cluster in a temp dir and start it on a free port."""
+    def start(cls, *, extra_conf: dict[str, str] | None = None,
+              memory: bool = False) -> PgServer:
+        """Create a cluster in a temp dir and start it on a free port.
+
+        Args:
+            extra_conf: postgresql.conf settings over the defaults (fsync off, ...).
+            memory: keep the cluster in RAM (``/dev/shm``) when there is one. Creating a
+                database from a migrated template is then about 6x faster (0.06 s against
+                0.37 s measured here), which the tests do hundreds of times; whoever asks
+                for it drops what it creates (`drop_database`), RAM being shared.
+        """
         bindir = find_bindir()
-        base = Path(tempfile.mkdtemp(prefix="gept-pg-"))
+        shm = Path("/dev/shm")  # noqa: S108 - mkdtemp makes a private (0700) directory in it
+        in_ram = memory and shm.is_dir() and os.access(shm, os.W_OK)
+        base = Path(tempfile.mkdtemp(prefix="gept-pg-", dir=shm if in_ram else None))
         datadir = base / "data"
         run_as = "postgres" if os.geteuid() == 0 else None
         if run_as:
@@ -115,6 +126,11 @@ class PgServer:
             tmpl = f' TEMPLATE "{template}"' if template else ""
             conn.execute(f'CREATE DATABASE "{name}"{tmpl}'.encode())
         return self.dsn(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, ending its connections first (a test may leave some open)."""
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
     def stop(self) -> None:
         """Stop the server and remove its files."""
