@@ -49,12 +49,16 @@ test: venv setup
 	exit $$status
 
 # Under 5 minutes here; needs the Debian packages of scripts/setup-machine.sh (PostgreSQL,
-# sshd, chromium), not the lab: `make setup` once on a new machine.
+# sshd, chromium), not the lab: `make setup` once on a new machine. The tests run on one
+# worker per core (pytest-xdist), a test file per worker so module fixtures are made once;
+# most of their time is spent waiting on subprocesses, PostgreSQL and sshd.
+CHECK_WORKERS ?= auto
 check: venv
 	$(VENV)/bin/ruff check $(RUFF_PATHS)
 	$(VENV)/bin/mypy
 	$(DOCTEST)
-	$(VENV)/bin/pytest -q -m "not lab" --durations=10 tests/unit tests/integration
+	$(VENV)/bin/pytest -q -m "not lab" -n $(CHECK_WORKERS) --dist loadfile --durations=10 \
+	  tests/unit tests/integration
 
 lint: venv
 	$(VENV)/bin/ruff check $(RUFF_PATHS)
