@@ -1,8 +1,8 @@
 """Docker images built on the controller and shipped to hosts without a registry.
 
 An image is built from ``docker/<name>/Dockerfile`` (plus, for the collectors, the release's
-wheelhouse) FROM ``BASE`` — ``debian:bookworm-slim`` by default, or the lab's own
-debootstrapped bookworm when the inventory says ``collectors_base_image = "lab"`` — then
+wheelhouse) FROM ``BASE`` — ``debian:bookworm-slim`` by default, or the inventory's
+``collectors_base_image`` (the lab's group data names its own debootstrapped bookworm) — then
 ``docker save``d to a tar in the controller cache, uploaded, and ``docker load``ed on the
 host. Tags carry a content hash, so an image already on the host is never rebuilt or sent.
 """
@@ -46,13 +46,7 @@ def _run(args: list[str], what: str) -> str:
 
 
 def resolve_base(setting: str | None) -> str:
-    """``lab`` -> the lab's debootstrapped base image; anything else is used as is."""
-    if setting == "lab":
-        from gept.lab.image import ImageRecipe
-        from gept.lab.topology import LabTopology
-
-        topo = LabTopology.from_env()
-        return ImageRecipe.default(topo.extra_ca_dir, topo.mirror).base_tag()
+    """The inventory's ``collectors_base_image``, else ``debian:bookworm-slim``."""
     return setting or "debian:bookworm-slim"
 
 

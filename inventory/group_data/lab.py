@@ -5,6 +5,7 @@ simulator (run on Ampere by ``make demo``) stands in for the OSRS Wiki, and secr
 generated into the lab's state directory.
 """
 
+from gept.lab.image import lab_base_image
 from gept.lab.topology import LabTopology
 
 secrets_dir = str(LabTopology.from_env().state_dir / "secrets")
@@ -25,7 +26,7 @@ grafana_enabled = False
 wiki_base_url = "http://127.0.0.1:8090/api/v1/osrs"
 wiki_user_agent = "gept-lab/0.1 (lab@gept.example)"
 # The collectors image builds FROM the lab's own Debian base (no public registry here).
-collectors_base_image = "lab"
+collectors_base_image = lab_base_image()
 # The lab logs in as root: no sudo wrapper around every command (operations that run as
 # another user still pass _sudo/_sudo_user themselves).
 _sudo = False

@@ -183,6 +183,22 @@ class ImageRecipe:
         return f"{SYSTEMD_REPO}:{self.systemd_hash()}"
 
 
+def lab_base_image() -> str:
+    """The tag of the lab's own Debian base image, for the environment's ``GEPT_LAB_*``.
+
+    The lab's group data names it as the collectors' base image (no public registry in
+    the lab), so the deploys use it as any other base and never import the lab.
+
+    Example:
+        >>> lab_base_image().startswith("gept-lab/bookworm-base:")   # doctest: +SKIP
+        True
+    """
+    from gept.lab.topology import LabTopology
+
+    topo = LabTopology.from_env()
+    return ImageRecipe.default(topo.extra_ca_dir, topo.mirror).base_tag()
+
+
 @dataclass(frozen=True)
 class BuildReport:
     """What `ensure_image` did, for ``--json`` output and the measurements."""
