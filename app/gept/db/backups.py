@@ -102,13 +102,24 @@ def archiver_state(facts: BackupFacts) -> dict[str, int]:
     return dict(zip(keys, (int(v) for v in out), strict=True))
 
 
+def number(value: float) -> str:
+    """A sample value as Prometheus reads it, whole seconds without an exponent.
+
+    Example:
+        >>> number(1796180982.0), number(0.25)
+        ('1796180982', '0.25')
+    """
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
+
+
 def render_metrics(info: dict[str, Any] | None, archiver: dict[str, int] | None,
                    now: float) -> str:
     """The textfile metrics (``info``/``archiver`` None when unreadable: reported as such)."""
     lines = [f"# gept backups, written {int(now)}"]
 
     def gauge(name: str, value: float, help_: str) -> None:
-        lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {value:g}"])
+        lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} gauge",
+                      f"{name} {number(value)}"])
 
     if archiver is not None:
         gauge("gept_postgres_in_recovery", archiver["in_recovery"],

@@ -32,6 +32,7 @@ from typing import Any
 from gept.db.backups import (
     BackupError,
     BackupFacts,
+    number,
     restore_args,
     run,
     wait_writable,
@@ -97,8 +98,9 @@ def _scratch_config(facts: BackupFacts, data: Path) -> None:
         "# The restore drill's scratch instance (gept.db.drill): socket only, no archiving.\n"
         f"port = {facts.drill_port}\nlisten_addresses = ''\n"
         f"unix_socket_directories = '{drill}'\narchive_mode = off\n"
-        "shared_buffers = 64MB\nmax_connections = 10\nhot_standby = on\n"
-        "max_wal_senders = 0\nwal_level = replica\n")
+        # Connection and worker limits stay at their defaults: recovery refuses settings
+        # lower than the source's (what the deploys set there: the defaults).
+        "shared_buffers = 64MB\nhot_standby = on\nwal_level = replica\n")
     (data / "pg_hba.conf").write_text("local all postgres peer\n")
     (data / "pg_ident.conf").write_text("")
     for name in ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"):
@@ -178,7 +180,8 @@ def render(report: dict[str, Any], now: float) -> str:
     lines = [f"# gept restore drill, written {int(now)}"]
 
     def gauge(name: str, value: float, help_: str) -> None:
-        lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {value:g}"])
+        lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} gauge",
+                      f"{name} {number(value)}"])
 
     gauge("gept_restore_drill_ok", 1 if report.get("ok") else 0,
           "1 when the last restore drill restored and every key table matched the source.")
