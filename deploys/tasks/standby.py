@@ -235,7 +235,7 @@ def tls_files(data: Any) -> list[Managed]:
         literal(pair.cert, f"{folder}/server.crt", "0644", **pg),
         literal(pair.key, f"{folder}/server.key", "0600", **pg),
         literal(pair.ca, f"{folder}/ca.crt", "0644", **pg),
-        literal(f"*:*:replication:gept_replication:{password}\n",
+        literal(f"*:*:*:gept_replication:{password}\n",
                 f"{folder}/replication.pgpass", "0600", **pg),
         # Root's copy, from which the primary sets the role's password (psql variable).
         literal(password + "\n", f"{data.config_dir}/db_password_gept_replication", "0600"),
@@ -319,7 +319,8 @@ def configure_replication(role: str | None) -> None:
                 # The slot is made here when the primary has none yet (its own operation
                 # may run later in this converge): READ_REPLICATION_SLOT says.
                 f"if runuser -u postgres -- env {env} psql -XAt "
-                f"-d {_q(conninfo + ' replication=true')} -c 'READ_REPLICATION_SLOT {slot}' "
+                f"-d {_q(conninfo + ' dbname=replication replication=true')} "
+                f"-c 'READ_REPLICATION_SLOT {slot}' "
                 f"| grep -q '^physical'; then create=''; else create='--create-slot'; fi; "
                 f"runuser -u postgres -- env {env} pg_basebackup --no-password "
                 f"-d {_q(conninfo)} -D {directory} "

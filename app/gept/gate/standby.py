@@ -132,7 +132,8 @@ def peer_received_lsn(address: str, version: str) -> str:
     """The WAL position the peer (a standby) has flushed: ``IDENTIFY_SYSTEM`` over a
     replication connection as gept_replication, TLS as the standbys stream."""
     conninfo = replication.primary_conninfo(address, "switchover", version)
-    out = _psql("IDENTIFY_SYSTEM", conninfo=conninfo + " replication=true", timeout=15)
+    out = _psql("IDENTIFY_SYSTEM", conninfo=conninfo + " dbname=replication replication=true",
+                timeout=15)
     return out.split("|")[2]
 
 
