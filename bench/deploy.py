@@ -29,7 +29,7 @@ def main() -> int:
     """Run the benchmark; exit 1 when a converge fails."""
     from deploys.images import built
     from deploys.release import current_release
-    from gept import demo
+    from gept import convergence
     from gept.lab.lab import Lab
 
     started = time.monotonic()
@@ -46,12 +46,12 @@ def main() -> int:
     lab.up()
     print(f"fresh lab up: {time.monotonic() - up_started:.1f} s", flush=True)
     try:
-        first = demo.converge(timeout=2400)
+        first = convergence.converge(timeout=2400)
         if first.returncode != 0:
             print(f"first converge failed: {first.stderr[-3000:]}", file=sys.stderr)
             return 1
         print(f"first converge: {first.seconds:.1f} s, {first.changes} changes", flush=True)
-        noop = demo.converge(timeout=600)
+        noop = convergence.converge(timeout=600)
         if noop.returncode != 0:
             print(f"no-op converge failed: {noop.stderr[-3000:]}", file=sys.stderr)
             return 1

@@ -49,8 +49,8 @@ from gept.registry import artifacts, lifecycle
 from gept.registry.features import FEATURE_NAMES, LOOKBACK_BLOCKS
 from gept.registry.grid import TargetGrid
 from gept.registry.history import latest_block, load_history
+from gept.testing.history import seed_history
 from gept.testing.pgserver import PgServer
-from gept.training.synthetic import seed_history
 
 ITEMS = DEFAULT_ITEMS
 REPEATS = 3

@@ -155,7 +155,7 @@ def measure_switchover(lab: Any) -> tuple[int, int] | None:
 
 def main() -> int:
     """Run the benchmark; exit 1 when a step fails."""
-    from gept import demo
+    from gept import convergence
     from gept.lab.lab import Lab
 
     lab = Lab.from_env()
@@ -166,7 +166,7 @@ def main() -> int:
         os.environ["GEPT_RELEASE_PIN"] = current_release().version
         lab.down()
         lab.up()
-        first = demo.converge(timeout=2400)
+        first = convergence.converge(timeout=2400)
         if first.returncode != 0:
             print(f"converge failed: {first.stderr[-3000:]}", file=sys.stderr)
             return 1

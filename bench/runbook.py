@@ -1,7 +1,7 @@
 """Runner overhead: `check-health` through the runbook runner vs. the same commands over one
 Fabric connection, side by side in one run.
 
-Starts its own sshd on loopback (gept.runbook.sshd) unless ``--inventory`` names another
+Starts its own sshd on loopback (gept.testing.sshd) unless ``--inventory`` names another
 inventory (e.g. the lab's: ``--inventory inventory/lab.py``). Each round measures, alternating
 to cancel drift:
 
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from gept.runbook import service
-from gept.runbook.sshd import LoopbackSshd
+from gept.testing.sshd import LoopbackSshd
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,9 @@ lab up → both deploys applied (``deploys/site.py``) → the market simulator a
 (a transient unit on Ampere) → a couple of days of simulated history backfilled and the
 collectors running → a model trained on Hydra and promoted → inference on Hydra → the
 engine answering recommendations on 127.0.0.1. Each step is idempotent, so a second
-``make demo`` reuses what is there. The steps are also what the lab tests' ``converged_lab``
-fixture runs.
+``make demo`` reuses what is there. An entry point only: the steps live in
+`gept.convergence` (the deploys) and `gept.lab.workload` (the rest), which the lab tests'
+``converged_lab`` fixture and the benchmarks use too.
 
 Example:
     $ make demo          # or: python -m gept.demo [--days 2] [--no-forward]
@@ -14,194 +15,30 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shlex
 import socket
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
+from gept.convergence import LAB_INVENTORY, converge
 from gept.core.errors import Failed
-
-REPO = Path(__file__).resolve().parents[2]
-INVENTORY = REPO / "inventory" / "lab.py"
-SITE = "deploys/site.py"
-SIM_PORT = 8090
-# The simulator lists only the items that traded in a block (about a third of a 5-minute
-# block, as the real API does), so training's 20 items need a catalogue of about 200 to find
-# 20 that trade in most blocks (40 items would give 11); that is ~75 rows a block (40 before).
-SIM_ITEMS = 200
-CONVERGE_TIMEOUT = 1500.0
+from gept.lab.workload import (
+    LabShell,
+    api_key,
+    engine_url,
+    infer,
+    lab_ca,
+    recommendations,
+    seed_history,
+    start_simulator,
+    train_and_promote,
+)
 
 
 def _log(msg: str) -> None:
     sys.stderr.write(f"[demo {datetime.now(UTC):%H:%M:%S}] {msg}\n")
     sys.stderr.flush()
-
-
-@dataclass(frozen=True)
-class ConvergeResult:
-    """One ``pyinfra -y --json`` run of the deploys."""
-
-    returncode: int
-    seconds: float
-    totals: dict[str, Any]
-    changed: dict[str, list[str]]  # operation name -> hosts it changed
-    stderr: str
-
-    @property
-    def changes(self) -> int:
-        """How many (operation, host) pairs changed something."""
-        return sum(len(hosts) for hosts in self.changed.values())
-
-
-def converge(inventory: Path = INVENTORY, deploys: tuple[str, ...] = (SITE,),
-             extra_args: tuple[str, ...] = (), timeout: float = CONVERGE_TIMEOUT,
-             env: dict[str, str] | None = None) -> ConvergeResult:
-    """Apply the deploys (``pyinfra -y --json``) and parse pyinfra's results.
-
-    Never raises on pyinfra's exit status: callers assert on ``returncode`` (3 is a
-    danger-zone refusal). A timeout is reported as ``returncode`` 124.
-    """
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    cmd = [str(pyinfra), "-y", "--json", str(inventory), *deploys, *extra_args]
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})}, check=False)
-        code, out, err = proc.returncode, proc.stdout, proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        code, out = 124, ""
-        tail = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
-        err = f"pyinfra timed out after {timeout:.0f} s\n{tail}"
-    seconds = time.monotonic() - started
-    totals: dict[str, Any] = {}
-    changed: dict[str, list[str]] = {}
-    try:
-        doc = json.loads(out) if out.strip() else {}
-    except ValueError:
-        doc = {}
-    results = doc.get("results") or {}
-    totals = dict(results.get("totals") or {})
-    for op in results.get("operations") or []:
-        if op.get("success"):
-            changed[str(op.get("name"))] = list(op["success"])
-    return ConvergeResult(code, seconds, totals, changed, err if isinstance(err, str) else "")
-
-
-class Hosts:
-    """Commands on the lab hosts, as the service user with the deployed environment."""
-
-    def __init__(self) -> None:
-        from gept.lab.lab import Lab
-
-        self.lab = Lab.from_env()
-
-    def sh(self, host: str, command: str, timeout: float = 600.0) -> str:
-        """Run a root shell command; raise ``Failed`` with its output on a non-zero exit."""
-        proc = self.lab.run(host, command, timeout=timeout)
-        if proc.returncode != 0:
-            raise Failed(f"{host}: `{command[:120]}` exited {proc.returncode}: "
-                         f"{(proc.stderr or proc.stdout)[-1500:]}", host=host)
-        return proc.stdout
-
-    def gept(self, host: str, args: str, timeout: float = 900.0) -> str:
-        """``gept ARGS`` as the gept user with /etc/gept/gept.env and the job's own env.
-
-        Each job has its own database role (gept.db.roles): ``gept collect`` reads
-        collectors.env (the collectors' role), ``gept train`` / ``gept models`` read
-        training.env (the registry's), everything else (``gept infer``) gept.env alone.
-        """
-        first = args.split(maxsplit=1)[0] if args.strip() else ""
-        role_env = {"collect": "collectors.env", "train": "training.env",
-                    "models": "training.env"}.get(first, "")
-        extra = (f"[ -f /etc/gept/{role_env} ] && . /etc/gept/{role_env}; "
-                 if role_env else "")
-        inner = (f"set -a; . /etc/gept/gept.env; {extra}set +a; "
-                 f"exec /usr/local/bin/gept {args}")
-        return self.sh(host, f"cd / && runuser -u gept -- sh -c {shlex.quote(inner)}",
-                       timeout=timeout)
-
-
-def start_simulator(hosts: Hosts) -> None:
-    """The market simulator as Ampere's upstream (127.0.0.1:8090), as a transient unit."""
-    hosts.sh("ampere", (
-        "systemctl is-active --quiet gept-market-sim || systemd-run --quiet "
-        "--unit=gept-market-sim --uid=gept --property=Restart=on-failure "
-        f"/usr/local/bin/gept market simulate --host 127.0.0.1 --port {SIM_PORT} "
-        f"--items {SIM_ITEMS} --seed 7"))
-    for _ in range(60):
-        # Named, as every client must be: the simulator refuses curl's default agent (403).
-        probe = hosts.lab.run("ampere", "curl -fsS -o /dev/null -A 'gept-demo/0.1 "
-                              f"(lab@gept.example)' http://127.0.0.1:{SIM_PORT}"
-                              "/api/v1/osrs/mapping", timeout=30)
-        if probe.returncode == 0:
-            return
-        time.sleep(1)
-    raise Failed("the market simulator did not answer on ampere:8090 within 60 s")
-
-
-def seed_history(hosts: Hosts, days: int) -> dict[str, Any]:
-    """Item mapping plus ``days`` of 5-minute history, so training has data."""
-    hosts.gept("ampere", "collect items --once --json", timeout=300)
-    # Up to the last *complete* 5-minute block: the current one does not exist upstream yet.
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    now = now - timedelta(minutes=now.minute % 5 + 5)
-    since = (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%MZ")
-    until = now.strftime("%Y-%m-%dT%H:%MZ")
-    out = hosts.gept("ampere", f"collect backfill --since {since} --until {until} --pause 0 "
-                     "--json", timeout=1200)
-    return _last_json(out)
-
-
-def train_and_promote(hosts: Hosts, days: int) -> dict[str, Any]:
-    """Train on Hydra (through the tunnel) and promote when the scope has no ACTIVE model."""
-    out = hosts.gept("hydra", f"train --days {days} --items 20 --iterations 60 --promote "
-                     "--json", timeout=1500)
-    return _last_json(out)
-
-
-def infer(hosts: Hosts) -> dict[str, Any]:
-    """One primary inference run on Hydra."""
-    return _last_json(hosts.gept("hydra", "infer --role primary --json", timeout=600))
-
-
-def _last_json(text: str) -> dict[str, Any]:
-    for line in reversed(text.strip().splitlines()):
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(doc, dict):
-            return doc
-    return {"output": text[-500:]}
-
-
-def api_key() -> str:
-    """The lab's engine API key (generated by the deploys into the lab's state dir)."""
-    from gept.lab.topology import LabTopology
-
-    return (LabTopology.from_env().state_dir / "secrets" / "engine_api_key").read_text().strip()
-
-
-def engine_url() -> str:
-    """The engine as the lab publishes it on this machine: Caddy's TLS port on Ampere."""
-    from gept.lab.topology import LabTopology
-
-    port = LabTopology.from_env().host("ampere").published["engine_tls"]
-    return f"https://127.0.0.1:{port}"
-
-
-def lab_ca() -> str:
-    """The lab CA that signed the engine's TLS certificate (made by the deploys)."""
-    from gept.lab.topology import LabTopology
-
-    return str(LabTopology.from_env().state_dir / "secrets" / "engine-tls-ca.crt")
 
 
 def web_wiring() -> str:
@@ -211,7 +48,7 @@ def web_wiring() -> str:
     from gept.engine.webenv import render, tls_verify, vercel_env
     from gept.inventory import load_inventory
 
-    env = render(vercel_env(load_inventory(INVENTORY).host("ampere")), "production")
+    env = render(vercel_env(load_inventory(LAB_INVENTORY).host("ampere")), "production")
     url = f"{engine_url()}/api/v1/recommendations"
     resp = httpx.get(url, params={"capital": 10_000_000, "slots": 4}, timeout=10,
                      headers={"X-API-Key": api_key()}, verify=tls_verify(lab_ca()))
@@ -224,43 +61,16 @@ def web_wiring() -> str:
             f"(first: {first})")
 
 
-def recommendations(base_url: str | None = None, attempts: int = 30) -> list[Any]:
-    """``GET /api/v1/recommendations`` from the controller (retries while the engine warms).
-
-    Raises:
-        Failed: when the engine does not answer 200 within ``attempts`` tries.
-    """
-    import httpx
-
-    from gept.engine.webenv import tls_verify
-
-    url = (base_url or engine_url()) + "/api/v1/recommendations"
-    last = ""
-    for _ in range(attempts):
-        try:
-            resp = httpx.get(url, params={"capital": 10_000_000, "slots": 4},
-                             headers={"X-API-Key": api_key()}, timeout=10,
-                             verify=tls_verify(lab_ca()) if url.startswith("https:") else True)
-            if resp.status_code == 200:
-                body: list[Any] = resp.json()  # the clients' bare array (web-contract W1)
-                return body
-            last = f"{resp.status_code} {resp.text[:300]}"
-        except httpx.HTTPError as exc:
-            last = str(exc)
-        time.sleep(2)
-    raise Failed(f"the engine did not answer recommendations: {last}")
-
-
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def forward_8000(hosts: Hosts) -> str | None:
+def forward_8000(shell: LabShell) -> str | None:
     """Publish the engine on 127.0.0.1:8000 too (an SSH forward), when 8000 is free."""
     if not _port_free(8000):
         return None
-    argv = hosts.lab.ssh_argv("ampere")
+    argv = shell.lab.ssh_argv("ampere")
     cmd = [*argv[:-1], "-f", "-N", "-o", "ExitOnForwardFailure=yes",
            "-L", "127.0.0.1:8000:127.0.0.1:8000", argv[-1]]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
@@ -278,18 +88,18 @@ def run(days: int, forward: bool) -> dict[str, Any]:
     if first.returncode != 0:
         raise Failed(f"the deploys failed (exit {first.returncode}): {first.stderr[-3000:]}")
     _log(f"converged in {first.seconds:.0f} s ({first.changes} changes)")
-    hosts = Hosts()
+    shell = LabShell()
     _log("starting the market simulator on ampere:8090 (the collectors' upstream)")
-    start_simulator(hosts)
+    start_simulator(shell)
     _log(f"backfilling {days} days of 5-minute prices")
-    backfill = seed_history(hosts, days)
+    backfill = seed_history(shell, days)
     _log("training on hydra and promoting the model")
-    trained = train_and_promote(hosts, days)
+    trained = train_and_promote(shell, days)
     _log("inference on hydra")
-    inferred = infer(hosts)
+    inferred = infer(shell)
     _log("asking the engine for recommendations")
     recs = recommendations()
-    url = forward_8000(hosts) if forward else None
+    url = forward_8000(shell) if forward else None
     return {"converge_seconds": round(first.seconds, 1), "backfill": backfill,
             "train": trained, "infer": inferred, "recommendations": recs,
             "engine_url": url or engine_url()}

@@ -12,21 +12,18 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from gept import convergence
 from gept.core.controller import INVENTORY_HELP, inventory_path
 from gept.core.errors import Failed, InvalidInput
 from gept.core.output import emit
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DEPLOY = "deploys/site.py"
+DEFAULT_DEPLOY = convergence.SITE
 ZONE_PREFIX = "gept-zone: "
 
 
@@ -94,34 +91,20 @@ def plan(inventory: Path, deploys: list[str], timeout: float = 600.0,
     if not inventory.exists():
         raise InvalidInput(f"inventory {inventory} does not exist", field="inventory")
     for deploy in deploys:
-        if not (REPO / deploy).exists():
+        if not (convergence.REPO / deploy).exists():
             raise InvalidInput(f"deploy file {deploy} does not exist", field="deploy")
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    cmd = [str(pyinfra), "--dry", "--json", str(inventory.resolve()), *deploys,
-           *(extra_args or [])]
-    # Plan mode is pyinfra's own `--dry` (the deploys' guard reads pyinfra's parse of its
-    # command line); no variable of ours can make a run a plan.
-    env = dict(os.environ, PYINFRA_PROGRESS="off")
-    env.pop("PYINFRA_YES", None)
-    try:
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise Failed(f"pyinfra plan timed out after {timeout:.0f} s", command=cmd) from exc
-    try:
-        doc: dict[str, Any] = json.loads(proc.stdout)
-    except ValueError as exc:
-        raise Failed(f"pyinfra plan failed (exit {proc.returncode}): "
-                     f"{(proc.stderr or proc.stdout)[-3000:]}", exit_status=proc.returncode
-                     ) from exc
-    if proc.returncode != 0:
-        raise Failed(f"pyinfra plan failed (exit {proc.returncode}): {proc.stderr[-3000:]}",
-                     exit_status=proc.returncode)
+    run = convergence.plan(inventory, deploys, timeout=timeout, extra_args=extra_args)
+    if run.returncode == convergence.TIMED_OUT:
+        raise Failed(f"pyinfra plan timed out after {timeout:.0f} s", inventory=str(inventory))
+    doc = run.doc
+    if not doc or run.returncode != 0:
+        raise Failed(f"pyinfra plan failed (exit {run.returncode}): "
+                     f"{(run.stderr or run.stdout)[-3000:]}", exit_status=run.returncode)
     hosts = sorted({h for op in doc.get("plan") or []
                     for key in ("hosts_with_change", "hosts_with_conditional_change")
                     for h in op.get(key) or []} | _inventory_hosts(inventory))
     return DriftReport(hosts=parse_plan(doc.get("plan") or [], hosts),
-                       zones=parse_zones(proc.stderr))
+                       zones=parse_zones(run.stderr))
 
 
 def _inventory_hosts(inventory: Path) -> set[str]:

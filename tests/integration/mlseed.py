@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 
 from gept.db import partitions
+from gept.testing.history import seed_recent
 from gept.testing.pgserver import PgServer
 from gept.training.config import TrainingSettings, resolve
-from gept.training.synthetic import seed_recent
 from gept.training.trainer import run_training
 
 ITEMS = 8

@@ -15,7 +15,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from gept.guards import audit
-from gept.runbook.sshd import LoopbackSshd
+from gept.testing.sshd import LoopbackSshd
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(300)

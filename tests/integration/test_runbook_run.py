@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from gept.guards import audit
-from gept.runbook.sshd import LoopbackSshd
 from gept.testing.person import Person
+from gept.testing.sshd import LoopbackSshd
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -451,7 +451,7 @@ verdict:
 
 
 def test_unreachable_host_is_reported_with_the_others(world: dict[str, Path]) -> None:
-    from gept.runbook.sshd import free_port
+    from gept.testing.sshd import free_port
 
     text = world["inv"].read_text()
     world["inv"].write_text(text + f"ghost = [('ghost', {{'ssh_hostname': '127.0.0.1', "

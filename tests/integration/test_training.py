@@ -14,8 +14,8 @@ import pytest
 
 from gept.core.errors import Failed, InvalidInput
 from gept.registry import artifacts
+from gept.testing.history import seed_recent
 from gept.training.config import TrainConfig, TrainingSettings, resolve
-from gept.training.synthetic import seed_recent
 from gept.training.trainer import run_training
 
 ITEMS = 6

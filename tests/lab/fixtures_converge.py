@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from gept import demo
+from gept import convergence
+from gept.lab import workload
 
 CONVERGE: dict[str, Any] = {}
 HISTORY_DAYS = 10
@@ -32,7 +33,7 @@ def pin_release() -> str:
     """Build (or reuse) the release of HEAD and pin it for this session's pyinfra runs."""
     import sys
 
-    sys.path.insert(0, str(demo.REPO))
+    sys.path.insert(0, str(convergence.REPO))
     from deploys.release import current_release
 
     version = current_release().version
@@ -40,7 +41,7 @@ def pin_release() -> str:
     return version
 
 
-def _fail(what: str, result: demo.ConvergeResult) -> None:
+def _fail(what: str, result: convergence.ConvergeResult) -> None:
     pytest.fail(f"{what} failed (exit {result.returncode}, {result.seconds:.0f} s):\n"
                 f"{result.stderr[-4000:]}", pytrace=False)
 
@@ -65,23 +66,23 @@ def _wait_for_tunnel(lab: Any, timeout: float = 120.0) -> None:
 def converged_lab(lab: Any) -> Any:
     """The lab with both roles converged, data collected, a model trained and inference run."""
     CONVERGE["release"] = pin_release()
-    first = demo.converge()
+    first = convergence.converge()
     if first.returncode != 0:
         _fail("converging the lab (deploys/site.py)", first)
     # On a first converge Hydra's tunnel starts before Ampere has authorized its key and
     # systemd restarts it every few seconds until the key is in place; a re-run started in
     # that gap would see a stopped unit. Idempotency is measured on the settled system.
     _wait_for_tunnel(lab)
-    second = demo.converge()
+    second = convergence.converge()
     if second.returncode != 0:
         _fail("re-converging the lab", second)
     CONVERGE.update(first=first, second=second)
-    hosts = demo.Hosts()
+    hosts = workload.LabShell()
     try:
-        demo.start_simulator(hosts)
-        CONVERGE["backfill"] = demo.seed_history(hosts, HISTORY_DAYS)
-        CONVERGE["train"] = demo.train_and_promote(hosts, HISTORY_DAYS)
-        CONVERGE["infer"] = demo.infer(hosts)
+        workload.start_simulator(hosts)
+        CONVERGE["backfill"] = workload.seed_history(hosts, HISTORY_DAYS)
+        CONVERGE["train"] = workload.train_and_promote(hosts, HISTORY_DAYS)
+        CONVERGE["infer"] = workload.infer(hosts)
     except Exception as exc:  # a failed data step fails every test that needs it
         pytest.fail(f"preparing the converged lab's data failed: {exc}", pytrace=False)
     return lab

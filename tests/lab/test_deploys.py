@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from fixtures_converge import CONVERGE
 
-from gept import demo
+from gept import convergence
+from gept.lab import workload
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -90,7 +91,7 @@ def test_firewall_opens_only_ssh_and_the_engines_tls_port(converged_lab: Any) ->
 
 def test_engine_answers_from_a_model_trained_in_the_lab(converged_lab: Any) -> None:
     trained = CONVERGE["train"]
-    recs = demo.recommendations()  # the clients' bare array (web-contract W1)
+    recs = workload.recommendations()  # the clients' bare array (web-contract W1)
     assert recs, f"no recommendations: {json.dumps(recs)[:500]}"
     # The model behind them was trained on Hydra in the lab: this session's run is in the
     # registry, and the ACTIVE model's artifact lives in Hydra's models directory.
@@ -108,8 +109,8 @@ def test_engine_answers_from_a_model_trained_in_the_lab(converged_lab: Any) -> N
 
 def test_drift_reports_nothing_after_converge(converged_lab: Any) -> None:
     proc = subprocess.run([sys.executable, "-m", "gept.cli", "drift", "--inventory",
-                           str(demo.INVENTORY), "--json"], capture_output=True, text=True,
-                          timeout=600, cwd=demo.REPO, check=False)
+                           str(convergence.LAB_INVENTORY), "--json"], capture_output=True,
+                          text=True, timeout=600, cwd=convergence.REPO, check=False)
     report = json.loads(proc.stdout)
     assert proc.returncode == 0, report
     assert report["changed"] is False
@@ -151,7 +152,7 @@ def test_production_inventory_plans_against_lab_hosts_only(converged_lab: Any) -
     pyinfra = Path(sys.executable).with_name("pyinfra")
     proc = subprocess.run(
         [str(pyinfra), "--dry", "--json", "inventory/production.py", "deploys/site.py"],
-        cwd=demo.REPO, capture_output=True, text=True, timeout=600, check=False,
+        cwd=convergence.REPO, capture_output=True, text=True, timeout=600, check=False,
         env={**os.environ, **env})
     assert proc.returncode == 0, proc.stderr[-3000:]
     plan = json.loads(proc.stdout)["plan"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gept import demo
+from gept import convergence
 from gept.guards import approval as approvals
 from gept.guards.zones import ZONES
 from gept.lab.agent import approver_key
@@ -51,12 +51,12 @@ def snapshot(lab: Any) -> dict[str, str]:
     return {h: lab.sh(h, SNAPSHOT) for h in ("ampere", "hydra")}
 
 
-def deploy(args: tuple[str, ...], token: str | None = None) -> demo.ConvergeResult:
+def deploy(args: tuple[str, ...], token: str | None = None) -> convergence.ConvergeResult:
     extra = args + (("--data", f"approvals={token}") if token else ())
-    return demo.converge(extra_args=extra, timeout=900)
+    return convergence.converge(extra_args=extra, timeout=900)
 
 
-def refusal(result: demo.ConvergeResult) -> dict[str, Any]:
+def refusal(result: convergence.ConvergeResult) -> dict[str, Any]:
     """The guard's JSON refusal from stderr."""
     assert result.returncode == 3, (result.returncode, result.stderr[-3000:])
     for line in result.stderr.splitlines():
@@ -76,7 +76,7 @@ def approve(zone: str, plan_hash: str, ttl: int = 900, hosts: list[str] | None =
                           approver_key(LabTopology.from_env()))
 
 
-def through_guard(args: tuple[str, ...], zone: str) -> tuple[demo.ConvergeResult, str]:
+def through_guard(args: tuple[str, ...], zone: str) -> tuple[convergence.ConvergeResult, str]:
     """Run a zone-touching deploy as an operator: refused, approve its plan, run with token."""
     refused = refusal(deploy(args))
     assert refused["zone"] == zone
@@ -246,7 +246,7 @@ def test_an_approval_in_the_environment_is_ignored(converged_lab: Any,
     args = (*AMPERE, "--data", f"collector_intervals={json.dumps({**intervals, 'news': 900})}")
     refused = refusal(deploy(args))
     token = approve("collector-intervals", refused["plan_hash"], hosts=refused.get("hosts"))
-    result = demo.converge(extra_args=args, timeout=900,
+    result = convergence.converge(extra_args=args, timeout=900,
                            env={"GEPT_COORDINATION_TOKEN": token, "GEPT_APPROVALS": token})
     assert refusal(result)["zone"] == "collector-intervals"
     assert snapshot(lab) == before

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gept import demo
+from gept import convergence
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -45,7 +45,7 @@ def pyinfra(args: list[str], env: dict[str, str] | None = None,
             if k not in ("GEPT_DEPLOY_PLAN_ONLY", "PYINFRA_YES")}
     full.update(env or {})
     full.setdefault("PYINFRA_PROGRESS", "off")
-    return subprocess.run(cmd, cwd=demo.REPO, capture_output=True, text=True, timeout=900,
+    return subprocess.run(cmd, cwd=convergence.REPO, capture_output=True, text=True, timeout=900,
                           env=full, check=False)
 
 
@@ -55,13 +55,13 @@ def restart_args(lab: Any) -> list[str]:
     return ["--limit", "ampere", "--data", f"postgres_settings={json.dumps(changed)}"]
 
 
-INVENTORY = str(demo.INVENTORY)
+INVENTORY = str(convergence.LAB_INVENTORY)
 
 
 @pytest.mark.parametrize(("argv", "env"), [
-    (["-y", "--json", INVENTORY, demo.SITE], {"GEPT_DEPLOY_PLAN_ONLY": "1"}),
-    (["-vy", "--json", INVENTORY, demo.SITE], {}),
-    (["-y", "--json", INVENTORY, demo.SITE, "--exclude", "--dry"], {}),
+    (["-y", "--json", INVENTORY, convergence.SITE], {"GEPT_DEPLOY_PLAN_ONLY": "1"}),
+    (["-vy", "--json", INVENTORY, convergence.SITE], {}),
+    (["-y", "--json", INVENTORY, convergence.SITE, "--exclude", "--dry"], {}),
 ], ids=["plan-only-env", "vy-json", "exclude-dry"])
 def test_plan_mode_spellings_on_a_real_apply_are_refused(converged_lab: Any, argv: list[str],
                                                          env: dict[str, str]) -> None:
@@ -76,7 +76,7 @@ def test_plan_mode_spellings_on_a_real_apply_are_refused(converged_lab: Any, arg
 def test_a_real_plan_reports_the_zone_and_changes_nothing(converged_lab: Any) -> None:
     lab = converged_lab
     before = snapshot(lab)
-    result = pyinfra(["--dry", "--json", INVENTORY, demo.SITE, *restart_args(lab)])
+    result = pyinfra(["--dry", "--json", INVENTORY, convergence.SITE, *restart_args(lab)])
     assert result.returncode == 0, result.stderr[-3000:]
     zones = [json.loads(line[len("gept-zone: "):]) for line in result.stderr.splitlines()
              if line.startswith("gept-zone: ")]
@@ -94,8 +94,8 @@ def test_deleting_intervals_json_does_not_blind_the_intervals_zone(converged_lab
     lab.sh("ampere", f"mv {record} {record}.saved")
     try:
         before = snapshot(lab)
-        result = pyinfra(["-y", "--json", INVENTORY, demo.SITE, "--limit", "ampere", "--data",
-                          f"collector_intervals={json.dumps(changed)}"])
+        result = pyinfra(["-y", "--json", INVENTORY, convergence.SITE, "--limit", "ampere",
+                          "--data", f"collector_intervals={json.dumps(changed)}"])
         assert result.returncode == 3, (result.returncode, result.stderr[-3000:])
         refusal = next(json.loads(line) for line in result.stderr.splitlines()
                        if line.startswith("{") and '"changes"' in line)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from breakage import engine_healthy
 
-from gept import demo
+from gept import convergence
 from gept.lab.topology import LabTopology
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _restore_ampere_as_primary(lab: LabHandle) -> None:
     """The person's way back: re-seed ampere from the promoted standby (the deploys, with
     db_primary naming the standby), then the switchover functions, as root, move the
     primary role back to ampere; a converge with the inventory's db_primary then agrees."""
-    result = demo.converge(extra_args=("--data", f"db_primary={STANDBY}"))
+    result = convergence.converge(extra_args=("--data", f"db_primary={STANDBY}"))
     assert result.returncode == 0, result.stderr[-3000:]
     standby_python = "/opt/gept/app/current/venv/bin/python"
     wait("ampere streams from the promoted standby", lambda: pg(
@@ -126,7 +126,7 @@ def _restore_ampere_as_primary(lab: LabHandle) -> None:
     wait("the standby streams from ampere again", lambda: pg(
         lab, STANDBY, "SELECT status FROM pg_stat_wal_receiver", "postgres") == "streaming",
         timeout=180)
-    again = demo.converge()
+    again = convergence.converge()
     assert again.returncode == 0, again.stderr[-3000:]
 
 
@@ -176,7 +176,7 @@ def test_promote_standby_needs_an_approval_then_everything_follows(
         writer = pg(lab, STANDBY, "SELECT role FROM inference_runs ORDER BY id DESC LIMIT 1")
         assert writer in ("primary", "fallback"), writer
         # The deploys refuse both hosts until db_primary names the promoted one.
-        refused_deploy = demo.converge()
+        refused_deploy = convergence.converge()
         assert refused_deploy.returncode == 3, refused_deploy.stderr[-2000:]
         assert "gept-standby: refused" in refused_deploy.stderr
     finally:

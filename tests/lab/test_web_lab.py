@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gept import demo
 from gept.engine.webenv import controller_secret, endpoint, tls_verify
 from gept.engine.webhook import sign
+from gept.lab import workload
 
 STANDIN = r'''
 import hashlib, hmac, json, time
@@ -64,7 +64,7 @@ def _wait(what: str, probe: Any, timeout: float) -> Any:
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-SIM = "http://127.0.0.1:8090/_sim/moves"  # the demo's simulator on Ampere (demo.SIM_PORT)
+SIM = "http://127.0.0.1:8090/_sim/moves"  # the demo's simulator on Ampere (workload.SIM_PORT)
 DROP = 0.25
 """How far the item falls: far beyond its own noise over the test's few minutes (< 3 %)."""
 
@@ -171,7 +171,7 @@ def test_a_price_drop_gets_one_signed_alert_and_survives_a_restart(converged_lab
         client.close()
         lab.run("ampere", f"curl -fsS -X DELETE {SIM}; kill $(cat /root/standin.pid); "
                           "rm -f /root/standin.pid")
-    assert demo.lab_ca() == str(ep.verify)
+    assert workload.lab_ca() == str(ep.verify)
 
 
 def _ok(client: httpx.Client, url: str, key: str) -> bool:

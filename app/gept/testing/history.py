@@ -1,4 +1,4 @@
-"""Fill a database with simulator history (for tests, benchmarks and the lab).
+"""Fill a database with simulator history straight from SQL (for tests and benchmarks).
 
 Bulk-loads :class:`gept.market.simulator.SyntheticMarket` blocks into ``price_data_5min``
 with one COPY, derives ``prices_1h`` from them in SQL, and upserts ``items``.

@@ -18,15 +18,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from gept.testing.pgserver import free_port
+
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server")
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LoopbackSshd:
@@ -111,7 +106,7 @@ class LoopbackSshd:
                         data: dict[str, object] | None = None) -> Path:
         """A pyinfra inventory: one group per name, each a host on this sshd (``data`` is
         added to every host, e.g. ``approvers``)."""
-        lines = ['"""Loopback inventory written by gept.runbook.sshd."""', ""]
+        lines = ['"""Loopback inventory written by gept.testing.sshd."""', ""]
         for name in names:
             host_data = {"inventory_id": "loopback", **self.host_data(name, state),
                          **(data or {})}
