@@ -141,6 +141,19 @@ def lab_certificate(folder: Path, names: list[str]) -> tuple[bytes, bytes]:
     return chain, key
 
 
+def _names_of(pem: bytes) -> list[str]:
+    """The DNS names and addresses a certificate is valid for."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(pem)
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*sans.get_values_for_type(x509.DNSName),
+            *(str(a) for a in sans.get_values_for_type(x509.IPAddress))]
+
+
 def host_certificate(folder: Path, host: str, names: list[str], *,
                      create: bool = True) -> HostCertificate:
     """Host ``host``'s certificate from the internal CA in ``folder``, made once.
@@ -155,12 +168,18 @@ def host_certificate(folder: Path, host: str, names: list[str], *,
 
     cert_path, key_path = folder / f"tls-{host}.crt", folder / f"tls-{host}.key"
     ca_pem_path = folder / INTERNAL_CA_CERT
+    wanted = [host, *names]
+    known: list[str] = []
     if cert_path.exists() and key_path.exists() and ca_pem_path.exists():
-        return HostCertificate(cert_path.read_bytes(), key_path.read_bytes(),
-                               ca_pem_path.read_bytes())
+        known = _names_of(cert_path.read_bytes())
+        if set(wanted) <= set(known):
+            return HostCertificate(cert_path.read_bytes(), key_path.read_bytes(),
+                                   ca_pem_path.read_bytes())
+    # Several deploys ask for one host's certificate (pgBackRest, PostgreSQL): a new one
+    # covers every name asked for so far, so that it settles after one converge.
     ca, ca_key = _ca(folder, INTERNAL_CA_CERT, INTERNAL_CA_KEY, "GePT internal CA",
                      create=create)
-    cert, key = _issue(ca, ca_key, host, [host, *names], client=True)
+    cert, key = _issue(ca, ca_key, host, [*wanted, *known], client=True)
     _write(cert_path, cert, 0o644)
     _write(key_path, key, 0o600)
     return HostCertificate(cert, key, ca.public_bytes(serialization.Encoding.PEM))
