@@ -121,7 +121,7 @@ def render_metrics(standby_row: list[str] | None, rows: list[list[str]], now: fl
         if name not in seen:
             lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} gauge"])
             seen.add(name)
-        lines.append(f"{name}{labels} {value:g}")
+        lines.append(f"{name}{labels} {value:.15g}")
 
     gauge("gept_postgres_replication_up", 0 if standby_row is None else 1,
           "1 when the local cluster answered the replication queries.")
