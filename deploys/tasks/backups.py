@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pyinfra import host, inventory
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, server, systemd
@@ -40,16 +40,11 @@ BACKUP_JSON = "/etc/gept/backup.json"
 REPO_USER = "pgbackrest"
 
 
-def _group(name: str) -> list[str]:
-    try:
-        return [h.name for h in inventory.get_group(name)]
-    except Exception:  # pyinfra raises its own error for a group it does not know
-        return []
-
-
 def database_hosts() -> list[str]:
-    """The inventory's database hosts: Ampere and the standbys."""
-    return _group("ampere") + _group("db_standby")
+    """The inventory's database hosts' names (Ampere, then the standbys)."""
+    from deploys.tasks.standby import database_hosts as hosts
+
+    return [h.name for h in hosts()]
 
 
 def backup_facts(data: Any, role: str) -> dict[str, Any]:

@@ -13,16 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import docker
 
 from deploys.facts.gept import ComposeServicesRunning
-from deploys.managed import copied, files_present, rendered
+from deploys.managed import copied, files_present, literal, rendered
 from deploys.secrets import secret
 from deploys.tasks import TEMPLATES
 from deploys.tasks.backups import TEXTFILE_DIR
 from deploys.tasks.docker import ship_image
+from deploys.tls import host_certificate_for
 
 PROJECT = "monitoring"
 SERVICES = ["prometheus", "alertmanager", "node-exporter", "postgres-exporter"]
@@ -44,6 +45,11 @@ def template_context(data: object) -> dict[str, object]:
         "rules_dir": "/etc/prometheus/rules",
         "predictions_stale_seconds": d.stale_after_seconds,  # type: ignore[attr-defined]
         "grafana_dashboards_dir": "/var/lib/grafana/dashboards",
+        # Prometheus runs in a container that sees the config folder at /etc/gept-monitoring.
+        "tls_ca_file": "/etc/gept-monitoring/tls/internal-ca.crt",
+        "tls_node_targets": [
+            f"{h.data.get('lab_internal_address') or h.name}:{d.node_exporter_port}"  # type: ignore[attr-defined]
+            for h in inventory.get_group("db_standby", [])],
     }
 
 
@@ -58,6 +64,8 @@ def run_monitoring() -> None:
     grafana = bool(data.get("grafana_enabled", True))
     wanted = [
         rendered(f"{MON}/prometheus.yml.j2", f"{root}/prometheus/prometheus.yml", **ctx),
+        *([literal(host_certificate_for(data, host.name, [host.name]).ca,
+                   f"{root}/prometheus/tls/internal-ca.crt")] if ctx["tls_node_targets"] else []),
         rendered(f"{MON}/alerts.yml.j2", f"{root}/rules/gept-alerts.yml", **ctx),
         rendered(f"{MON}/alertmanager.yml.j2", f"{root}/alertmanager/alertmanager.yml", **ctx),
         *(rendered(f"{MON}/grafana/provisioning/{kind}.j2",

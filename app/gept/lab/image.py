@@ -54,8 +54,9 @@ LAB_PACKAGES: tuple[str, ...] = (
     "python3", "python3-venv", "python3-pip", "libpq5",
     # Ampere: PostgreSQL and the Docker engine with compose v1 (bookworm has no plugin)
     "postgresql-15", "postgresql-client-15", "docker.io", "docker-compose",
-    # Every database host and Hydra (the lab's backup repository): pgBackRest
-    "pgbackrest",
+    # Every database host and Hydra (the lab's backup repository): pgBackRest; the
+    # standby's metrics exporter
+    "pgbackrest", "prometheus-node-exporter",
     # Hydra: the SSH tunnel to Ampere's PostgreSQL
     "autossh",
 )

@@ -9,7 +9,8 @@ def test_the_standby_fragment_names_no_password_and_its_own_slot() -> None:
     text = replication.standby_conf("ampere", "ampere", "ampere-standby", 15, 5432)
     assert "primary_slot_name = 'gept_ampere_standby'" in text
     assert "sslmode=verify-full" in text
-    assert "password" not in text.replace("passfile", "")
+    settings = [line for line in text.splitlines() if not line.startswith("#")]
+    assert not any("password" in line.replace("passfile", "") for line in settings)
     # The gate passes the version as the text it read from host.json: the same bytes.
     assert replication.standby_conf("ampere", "ampere", "ampere-standby", "15") == text
 
