@@ -18,6 +18,7 @@ from deploys.tasks import (
     config,
     docker,
     engine,
+    exporter,
     inference,
     models,
     monitoring,
@@ -72,5 +73,7 @@ def converge(only: str | None = None) -> None:
         training.prepare_training()
         tunnel.run_tunnel()
         models.apply_model_pins(approval=approved.get("model-registry"))
+    if is_standby:
+        exporter.export_metrics()
     if not is_standby:
         inference.schedule_inference()

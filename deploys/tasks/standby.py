@@ -192,7 +192,8 @@ def firewall_peers() -> dict[int, list[str]]:
     - PostgreSQL's port on a database host, to the other database hosts;
     - pgBackRest's TLS port (``backup_tls_port``) between the repository host
       (``backup_repo_host``) and the database hosts, both ways (archive pushes in, backups
-      out; ``deploys/tasks/backups.py``).
+      out; ``deploys/tasks/backups.py``);
+    - node_exporter's port on a standby, to the monitoring host (``deploys/tasks/exporter.py``).
     """
     data = host.data
     wanted: dict[int, list[str]] = {}
@@ -208,6 +209,11 @@ def firewall_peers() -> dict[int, list[str]]:
         elif is_database_host() and repo is not None:
             wanted.setdefault(port, []).append(
                 str(repo.data.get("lab_internal_address") or repo.name))
+    # node_exporter on a standby (deploys/tasks/exporter.py), to the monitoring host(s).
+    if "db_standby" in host.groups and data.get("node_exporter_port"):
+        wanted.setdefault(int(data.node_exporter_port), []).extend(
+            str(h.data.get("lab_internal_address") or h.name)
+            for h in inventory.get_group("ampere", []))
     names = sorted({n for ns in wanted.values() for n in ns})
     if not names:
         return {}
