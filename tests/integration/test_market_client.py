@@ -320,35 +320,3 @@ def test_an_oversized_body_fails_at_once_without_retry(sim: SimulatorServer,
     with pytest.raises(ResponseTooLarge):
         client.mapping()
     assert served(sim, "/mapping") == 1
-
-
-def test_the_async_twin_shares_retries_breaker_and_shapes(sim: SimulatorServer) -> None:
-    import asyncio
-
-    from gept.market.aclient import AsyncWikiClient
-
-    waits: list[float] = []
-
-    async def record(seconds: float) -> None:
-        waits.append(seconds)
-
-    async def scenario() -> None:
-        async with AsyncWikiClient(sim.url, UA, sleep=record, timeout=2.0,
-                                   retry=RetryPolicy(attempts=3, jitter=0.0)) as client:
-            block = NOW - timedelta(minutes=30)
-            sim.faults.push([{"kind": "429", "retry_after": "4"}, "503"])
-            assert await client.five_minute(block) == sim.market.block(block)
-            assert waits == [4.0, 2.0]
-            results = await asyncio.gather(client.mapping(), client.latest(),
-                                           client.hourly(), client.timeseries(7, "1h"))
-            assert [len(r) if isinstance(r, list) else len(r.rows) for r in results][:3] == [
-                ITEMS, len(sim.market.latest(NOW)),
-                len(sim.market.block(NOW - timedelta(hours=1), 3600).rows)]
-            assert await client.player_count(sim.url + "/players") > 0
-            sim.faults.set_rate(1.0, ["malformed"])
-            with pytest.raises(MalformedResponse):
-                await client.latest()
-            with pytest.raises(InvalidInput):
-                await client.hourly(NOW + timedelta(minutes=1))
-
-    asyncio.run(scenario())

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -101,12 +100,6 @@ class ControllerSettings(BaseSettings):
 INVENTORY_HELP = ("pyinfra inventory file (default $GEPT_INVENTORY, else the repository's "
                   "inventory/production.py).")
 """The ``--inventory`` help of every command (one rule: `inventory_path`)."""
-
-
-@lru_cache(maxsize=1)
-def get_controller_settings() -> ControllerSettings:
-    """The controller's settings (cached; tests call ``cache_clear()``)."""
-    return ControllerSettings()
 
 
 def inventory_path(given: str | Path | None = None) -> Path:

@@ -68,8 +68,3 @@ def loosest() -> Thresholds:
         min_offset_pct=min(r.min_offset_pct for r in RISKS.values()),
         max_offset_pct=max(r.max_offset_pct for r in RISKS.values()),
     )
-
-
-def max_window_hours() -> int:
-    """The longest window any style accepts."""
-    return max(w.max_hours for w in STYLES.values())

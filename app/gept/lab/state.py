@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from gept.lab.topology import LabTopology
@@ -93,8 +92,3 @@ def host_data(topology: LabTopology | None = None) -> dict[str, dict[str, Any]]:
             "agent_authorized_keys": agent_keys,
         }
     return out
-
-
-def state_dir_of(topology: LabTopology) -> Path:
-    """The state directory (for messages)."""
-    return topology.state_dir

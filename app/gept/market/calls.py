@@ -1,8 +1,8 @@
-"""What the sync and async clients share: request building, retry bookkeeping, body limits.
+"""One API call of the wiki client: request building, retry bookkeeping, body limits.
 
-The clients differ only in how they wait and how they read bytes; every decision (what to
-send, whether to retry, how long to wait, when the breaker opens, how large and how slow a
-body may be) lives here once.
+Every decision (what to send, whether to retry, how long to wait, when the breaker opens,
+how large and how slow a body may be) lives here; `gept.market.client.WikiClient` only
+sends the requests and waits.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ class BodyReader:
 
 
 class WikiCore:
-    """Configuration, counters and request building shared by both clients."""
+    """Configuration, counters and request building of the client (`WikiClient`)."""
 
     def __init__(self, base_url: str, user_agent: str, *, timeout: float = 10.0,
                  retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None,

@@ -5,8 +5,7 @@ by a timeout and a size limit, retries what is worth retrying (429, 5xx, timeout
 connection errors, malformed bodies) with exponential backoff and jitter, honours
 ``Retry-After``, and stops calling behind a circuit breaker after repeated failures.
 Client errors other than 429 (400, 404, ...) are not retried: asking again will not help.
-The decisions live in ``gept.market.calls``, shared with the asyncio twin
-``gept.market.aclient.AsyncWikiClient``.
+The decisions live in ``gept.market.calls``.
 
 Example:
     >>> from gept.market.client import WikiClient
