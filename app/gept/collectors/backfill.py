@@ -19,8 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -29,11 +28,12 @@ from gept.collectors import gaps
 from gept.core.clock import align
 from gept.core.errors import GeptError, InvalidInput
 from gept.db.connect import connect, with_retry
-from gept.db.writer import WriteResult, write_price_blocks
+from gept.db.writer import write_price_blocks
 from gept.market.client import WikiClient
 from gept.market.models import PriceBlock
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 GROUP_ROWS = 40_000
 """Fetched blocks are written together once they hold this many rows (about ten 5-minute
 blocks): one transaction per group instead of per block, so a long backfill runs at the
@@ -93,35 +93,125 @@ def block_range(since: datetime, until: datetime, step: int) -> list[datetime]:
     return [start + timedelta(seconds=step * i) for i in range(count)]
 
 
-def _write(conn: psycopg.Connection[Any], *, table: str, rows: list[PriceBlock]
-           ) -> WriteResult:
-    return write_price_blocks(conn, table, rows)
+Outcome = dict[datetime, tuple[bool, int, str | None]]
+"""Block -> (stored, rows it now holds, why not)."""
+Fetched = list[tuple[datetime, tuple[PriceBlock, ...]]]
 
 
-def _write_group(db: Callable[..., Any], table: str,
-                 group: list[tuple[datetime, tuple[PriceBlock, ...]]],
-                 outcome: dict[datetime, tuple[bool, int, str | None]],
+class _Database:
+    """One autocommit connection, reopened and retried when it is lost mid-backfill."""
+
+    def __init__(self, dsn: str | None, attempts: int, delay: float) -> None:
+        self.dsn, self.attempts, self.delay = dsn, attempts, delay
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = connect(self.dsn, autocommit=True)
+        return self._conn
+
+    def run(self, func: Callable[[psycopg.Connection[Any]], R], what: str) -> R:
+        """``func(connection)``, retried on a lost connection (``with_retry``)."""
+        def once() -> R:
+            try:
+                return func(self._connection())
+            except psycopg.OperationalError:
+                self.close()
+                raise
+        result: R = with_retry(once, attempts=self.attempts, delay=self.delay, what=what)
+        return result
+
+    def close(self) -> None:
+        """Close the connection, if open."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _start(c: psycopg.Connection[Any], table: str, step: int, blocks: list[datetime],
+           report: BackfillReport, force: bool) -> tuple[list[gaps.Gap], list[datetime]]:
+    """Mark the range's open gaps BACKFILLING; return them and the blocks to fetch."""
+    with c.transaction():
+        # Only gaps wholly inside the range are this backfill's to close; blocks of a gap
+        # that sticks out are still written, and the gap stays open.
+        open_gaps = [g for g in gaps.open_overlapping(c, table, report.since, report.until)
+                     if report.since <= g.start and g.end <= report.until]
+        gaps.mark_backfilling(c, [g.id for g in open_gaps])
+    missing = blocks if force else gaps.missing_blocks(c, table, step, report.since,
+                                                       report.until)
+    return open_gaps, missing
+
+
+def _block_counts(c: psycopg.Connection[Any], table: str, blocks: list[datetime]
+                  ) -> dict[datetime, int]:
+    """Rows each block holds now."""
+    found = c.execute(sql.SQL('SELECT "timestamp", count(*) FROM {t} WHERE "timestamp" = '
+                              'ANY(%s) GROUP BY 1').format(t=sql.Identifier(table)),
+                      (blocks,)).fetchall()
+    return {r[0]: int(r[1]) for r in found}
+
+
+def _write_group(db: _Database, table: str, group: Fetched, outcome: Outcome,
                  report: BackfillReport) -> None:
     """Write several fetched blocks in one transaction and account for each block."""
     rows = [r for _, block_rows in group for r in block_rows]
-    result: WriteResult = db(partial(_write, table=table, rows=rows),
-                             f"backfill write {group[0][0].isoformat()} +{len(group)} blocks")
+    result = db.run(lambda c: write_price_blocks(c, table, rows),
+                    f"backfill write {group[0][0].isoformat()} +{len(group)} blocks")
     report.blocks_written += len(group)
     report.rows_written += result.written
     report.rows_rejected += result.rejected
     if result.written == len(rows):
         per_block = {block: len(block_rows) for block, block_rows in group}
-    else:
-        # Some rows were already there (or refused): count what each block holds now.
-        def counts(c: psycopg.Connection[Any]) -> dict[datetime, int]:
-            found = c.execute(sql.SQL(
-                'SELECT "timestamp", count(*) FROM {t} WHERE "timestamp" = ANY(%s) '
-                'GROUP BY 1').format(t=sql.Identifier(table)),
-                ([b for b, _ in group],)).fetchall()
-            return {r[0]: int(r[1]) for r in found}
-        per_block = db(counts, "backfill row counts")
+    else:  # some rows were already there (or refused): count what each block holds now
+        blocks = [b for b, _ in group]
+        per_block = db.run(lambda c: _block_counts(c, table, blocks), "backfill row counts")
     for block, _ in group:
         outcome[block] = (True, per_block.get(block, 0), None)
+
+
+def _fetch_all(db: _Database, client: WikiClient, key: str, table: str,
+               missing: list[datetime], report: BackfillReport, pause: float,
+               sleep: Callable[[float], None]) -> Outcome:
+    """Fetch every missing block, writing them in groups of about ``GROUP_ROWS`` rows."""
+    outcome: Outcome = {}
+    buffered: Fetched = []
+    for i, block in enumerate(missing):
+        if i and pause > 0:
+            sleep(pause)
+        try:
+            snap = client.five_minute(block) if key == "5m" else client.hourly(block)
+        except GeptError as exc:
+            report.blocks_failed += 1
+            report.errors.append(f"{block.isoformat()}: {exc.message}")
+            outcome[block] = (False, 0, exc.message)
+            log.warning("backfill %s %s failed: %s", table, block.isoformat(), exc.message)
+            continue
+        report.rows_rejected += len(snap.rejected)
+        if not snap.rows:
+            report.blocks_empty += 1
+            outcome[block] = (False, 0, "the API has no data for this block")
+            continue
+        buffered.append((block, snap.rows))
+        if sum(len(rows) for _, rows in buffered) >= GROUP_ROWS:
+            _write_group(db, table, buffered, outcome, report)
+            buffered = []
+    if buffered:
+        _write_group(db, table, buffered, outcome, report)
+    return outcome
+
+
+def _finish(c: psycopg.Connection[Any], open_gaps: list[gaps.Gap], outcome: Outcome,
+            report: BackfillReport, max_attempts: int) -> None:
+    """Close each gap by what its blocks' outcome says (BACKFILLED, DETECTED, ...)."""
+    with c.transaction():
+        for gap in open_gaps:
+            inside = [b for b in outcome if gap.start <= b < gap.end]
+            failed = [outcome[b][2] for b in inside if not outcome[b][0]]
+            status = gaps.mark_result(
+                c, gap, ok=not failed, rows=sum(outcome[b][1] for b in inside),
+                error=f"{len(failed)} block(s) failed: {failed[0]}" if failed else None,
+                max_attempts=max_attempts)
+            report.gaps[status] = report.gaps.get(status, 0) + 1
 
 
 def backfill(dsn: str | None, client: WikiClient, key: str, since: datetime,
@@ -149,99 +239,25 @@ def backfill(dsn: str | None, client: WikiClient, key: str, since: datetime,
     blocks = block_range(since, until, step)
     report = BackfillReport(table, blocks[0], blocks[-1] + timedelta(seconds=step),
                             blocks_total=len(blocks))
-    holder: dict[str, psycopg.Connection[Any]] = {}
-
-    def conn() -> psycopg.Connection[Any]:
-        c = holder.get("c")
-        if c is None or c.closed or c.broken:
-            holder["c"] = c = connect(dsn, autocommit=True)
-        return c
-
-    def db(func: Callable[[psycopg.Connection[Any]], Any], what: str) -> Any:
-        def once() -> Any:
-            try:
-                return func(conn())
-            except psycopg.OperationalError:
-                old = holder.pop("c", None)
-                if old is not None:
-                    old.close()
-                raise
-        return with_retry(once, attempts=db_attempts, delay=db_delay, what=what)
-
+    db = _Database(dsn, db_attempts, db_delay)
     try:
-        def start(c: psycopg.Connection[Any]) -> tuple[list[gaps.Gap], list[datetime]]:
-            with c.transaction():
-                # Only gaps wholly inside the range are this backfill's to close; blocks of
-                # a gap that sticks out are still written, and the gap stays open.
-                open_gaps = [g for g in gaps.open_overlapping(c, table, report.since,
-                                                               report.until)
-                             if report.since <= g.start and g.end <= report.until]
-                gaps.mark_backfilling(c, [g.id for g in open_gaps])
-            missing = (blocks if force else
-                       gaps.missing_blocks(c, table, step, report.since, report.until))
-            return open_gaps, missing
-
-        open_gaps, missing = db(start, "backfill start")
+        open_gaps, missing = db.run(
+            lambda c: _start(c, table, step, blocks, report, force), "backfill start")
     except BaseException:
-        _close(holder)
+        db.close()
         raise
     try:
         report.blocks_present = len(blocks) - len(missing)
-        outcome: dict[datetime, tuple[bool, int, str | None]] = {}
-        buffered: list[tuple[datetime, tuple[PriceBlock, ...]]] = []
-
-        def flush() -> None:
-            if buffered:
-                _write_group(db, table, buffered, outcome, report)
-                buffered.clear()
-
-        for i, block in enumerate(missing):
-            if i and pause > 0:
-                sleep(pause)
-            try:
-                snap = (client.five_minute(block) if key == "5m" else client.hourly(block))
-            except GeptError as exc:
-                report.blocks_failed += 1
-                report.errors.append(f"{block.isoformat()}: {exc.message}")
-                outcome[block] = (False, 0, exc.message)
-                log.warning("backfill %s %s failed: %s", table, block.isoformat(), exc.message)
-                continue
-            report.rows_rejected += len(snap.rejected)
-            if not snap.rows:
-                report.blocks_empty += 1
-                outcome[block] = (False, 0, "the API has no data for this block")
-                continue
-            buffered.append((block, snap.rows))
-            if sum(len(rows) for _, rows in buffered) >= GROUP_ROWS:
-                flush()
-        flush()
-
-        def finish(c: psycopg.Connection[Any]) -> None:
-            with c.transaction():
-                for gap in open_gaps:
-                    inside = [b for b in outcome if gap.start <= b < gap.end]
-                    failed = [outcome[b][2] for b in inside if not outcome[b][0]]
-                    rows = sum(outcome[b][1] for b in inside)
-                    status = gaps.mark_result(
-                        c, gap, ok=not failed, rows=rows,
-                        error=f"{len(failed)} block(s) failed: {failed[0]}" if failed
-                        else None, max_attempts=max_attempts)
-                    report.gaps[status] = report.gaps.get(status, 0) + 1
-
-        db(finish, "backfill finish")
+        outcome = _fetch_all(db, client, key, table, missing, report, pause, sleep)
+        db.run(lambda c: _finish(c, open_gaps, outcome, report, max_attempts),
+               "backfill finish")
     except BaseException as exc:
         # Do not leave the gaps BACKFILLING: hand them back for the next attempt.
         _release(dsn, [g.id for g in open_gaps], f"backfill aborted: {exc}")
         raise
     finally:
-        _close(holder)
+        db.close()
     return report
-
-
-def _close(holder: dict[str, psycopg.Connection[Any]]) -> None:
-    c = holder.pop("c", None)
-    if c is not None:
-        c.close()
 
 
 def _release(dsn: str | None, ids: list[int], error: str) -> None:

@@ -93,6 +93,8 @@ class ControllerSettings(BaseSettings):
 
     # -- benchmarks -----------------------------------------------------------------------
     bench_keep_lab: bool = Field(False, description="bench/deploy.py leaves its lab running.")
+    bench_reuse_lab: bool = Field(False, description="bench/recovery.py uses a running, "
+                                                     "converged lab as it is.")
     bench_bare_body: str | None = Field(None, description="bench/engine.py: internal, the "
                                                           "bare route's body file.")
 
