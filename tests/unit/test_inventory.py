@@ -218,8 +218,9 @@ def test_lab_inventory_file_resolves_without_a_running_lab(
     monkeypatch.setenv("GEPT_LAB_STATE_DIR", str(tmp_path / "labstate"))
     monkeypatch.setenv("GEPT_LAB_PORT_OFFSET", "100")
     inv = load_inventory(REPO / "inventory" / "lab.py")
-    assert inv.names == ["ampere", "hydra"]
-    assert [h.name for h in inv.select("lab")] == ["ampere", "hydra"]
+    assert inv.names == ["ampere", "hydra", "ampere-standby"]
+    assert [h.name for h in inv.select("lab")] == ["ampere", "hydra", "ampere-standby"]
+    assert "db_standby" in inv.host("ampere-standby").groups
     ampere = inv.host("ampere")
     assert "ampere" in ampere.groups
     assert "lab" in ampere.groups
