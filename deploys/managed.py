@@ -68,7 +68,7 @@ def copied(src: str | Path, dest: str, mode: str = "0644", user: str = "root",
     return Managed(dest, Path(src).read_bytes(), mode, user, group or user)
 
 
-class FileStates(FactBase):
+class FileStates(FactBase[dict[str, str]]):
     """``{path: "sha256 mode user group"}`` for existing files among ``paths``."""
 
     def command(self, paths: list[str]) -> str:
@@ -127,7 +127,7 @@ class Dir:
     group: str = "root"
 
 
-class DirStates(FactBase):
+class DirStates(FactBase[dict[str, str]]):
     """``{path: "mode user group"}`` for existing directories among ``paths``."""
 
     def command(self, paths: list[str]) -> str:

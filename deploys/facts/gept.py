@@ -19,7 +19,7 @@ def _text(lines: list[str]) -> str:
     return "\n".join(lines)
 
 
-class JsonFile(FactBase):
+class JsonFile(FactBase[Any]):
     """A JSON document on the host, or ``None`` when the file is missing or not JSON."""
 
     def command(self, path: str) -> str:
@@ -36,7 +36,7 @@ class JsonFile(FactBase):
             return None
 
 
-class PostgresConfFragment(FactBase):
+class PostgresConfFragment(FactBase[dict[str, str] | None]):
     """``key = value`` settings of a postgresql.conf fragment; ``None`` when absent.
 
     Values keep their quoting as written (``'localhost'``), comments are dropped.
@@ -59,7 +59,7 @@ class PostgresConfFragment(FactBase):
         return settings
 
 
-class PostgresClusters(FactBase):
+class PostgresClusters(FactBase[list[dict[str, Any]]]):
     """PostgreSQL clusters on the host: ``[{"version": 15, "name": "main", "status": ...}]``."""
 
     @staticmethod
@@ -85,7 +85,7 @@ def _psql(database: str, sql: str) -> str:
             f"-F ' ' -d {shlex.quote(database)} -c {shlex.quote(sql)} 2>/dev/null || true")
 
 
-class MigrationLedger(FactBase):
+class MigrationLedger(FactBase[dict[int, str]]):
     """Applied schema migrations: ``{version: checksum}`` (empty for a fresh database)."""
 
     @staticmethod
@@ -104,7 +104,7 @@ class MigrationLedger(FactBase):
         return ledger
 
 
-class ActiveModels(FactBase):
+class ActiveModels(FactBase[dict[str, int]]):
     """The ACTIVE model of each scope: ``{scope: model_id}``."""
 
     @staticmethod
@@ -130,7 +130,7 @@ class ActiveModels(FactBase):
         return active
 
 
-class DockerImageId(FactBase):
+class DockerImageId(FactBase[str | None]):
     """The id of a local Docker image, or ``None`` when the engine does not have it."""
 
     def command(self, tag: str) -> str:
@@ -142,7 +142,7 @@ class DockerImageId(FactBase):
         return text or None
 
 
-class ComposeServicesRunning(FactBase):
+class ComposeServicesRunning(FactBase[dict[str, bool]]):
     """Services of a Compose project whose containers are running: ``{service: True}``."""
 
     @staticmethod
@@ -163,7 +163,7 @@ class ComposeServicesRunning(FactBase):
         return services
 
 
-class CronFile(FactBase):
+class CronFile(FactBase[list[str] | None]):
     """The job lines of an /etc/cron.d file (comments and env lines dropped); ``None`` if absent."""
 
     def command(self, path: str) -> str:
@@ -184,7 +184,7 @@ class CronFile(FactBase):
         return jobs
 
 
-class PasswdEntry(FactBase):
+class PasswdEntry(FactBase[dict[str, Any] | None]):
     """A user's passwd entry (``getent passwd``): ``{"uid", "gid", "home", "shell"}`` or None.
 
     One cheap command, where pyinfra's ``Users`` fact lists every user with their groups.
@@ -202,7 +202,7 @@ class PasswdEntry(FactBase):
         return None
 
 
-class CollectorIntervals(FactBase):
+class CollectorIntervals(FactBase[dict[str, Any]]):
     """The intervals the collectors run with, from what actually runs, not from a record.
 
     ``{"running": {name: s}, "compose": {name: s}, "record": {...} | None,
@@ -260,7 +260,7 @@ class CollectorIntervals(FactBase):
         return result
 
 
-class PgRoles(FactBase):
+class PgRoles(FactBase[list[str]]):
     """Our PostgreSQL roles and the attributes the deploy pins (``gept.db.roles``)."""
 
     @staticmethod
@@ -276,7 +276,7 @@ class PgRoles(FactBase):
         return [" ".join(line.split()) for line in output if line.strip()]
 
 
-class TableGrants(FactBase):
+class TableGrants(FactBase[list[str]]):
     """Grants of our roles on every table, and our functions' bodies (md5), as lines for
     ``gept.db.roles.grants_drift``."""
 

@@ -11,7 +11,7 @@ from typing import Any
 from pyinfra.api import FactBase
 
 
-class PostgresReplicationState(FactBase):
+class PostgresReplicationState(FactBase[dict[str, Any]]):
     """What a database host's cluster is: a standby, fenced, holding our database.
 
     ``{"signal": standby.signal exists, "masked": the unit is masked (fenced by
@@ -53,7 +53,7 @@ class PostgresReplicationState(FactBase):
         return state
 
 
-class ResolvedAddresses(FactBase):
+class ResolvedAddresses(FactBase[dict[str, list[str]]]):
     """IPv4 addresses of host names as this host resolves them: ``{name: [address, ...]}``."""
 
     @staticmethod

@@ -11,6 +11,7 @@ them and owns the compose project. Grafana exists only on public registries: whe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from pyinfra import host, inventory
@@ -30,7 +31,7 @@ SERVICES = ["prometheus", "alertmanager", "node-exporter", "postgres-exporter"]
 MON = f"{TEMPLATES}/monitoring"
 
 
-def template_context(data: object) -> dict[str, object]:
+def template_context(data: object) -> dict[str, Any]:
     """The context the monitoring templates expect (templates/monitoring/README.md)."""
     d = data
     return {
@@ -83,8 +84,8 @@ def run_monitoring() -> None:
     changed.append(files_present(name="Write the monitoring configuration and project",
                                  files=wanted))
     running = host.get_fact(ComposeServicesRunning, project=PROJECT)
-    wanted = SERVICES + (["grafana"] if data.get("grafana_enabled", True) else [])
-    all_up = all(running.get(s) for s in wanted)
+    services = SERVICES + (["grafana"] if data.get("grafana_enabled", True) else [])
+    all_up = all(running.get(s) for s in services)
     # A stopped service is a certain change (visible to `gept drift`), not a conditional one.
     docker.compose(
         name="Bring monitoring up", project_directory=root, project_name=PROJECT,
