@@ -1,6 +1,7 @@
 """Lab host containers: create, start, wait for systemd and sshd, remove.
 
-Flags are the measured "lab1" set from reference/lab-feasibility.md: every capability but
+Flags are the set measured to work on this kind of VM (systemd and nested Docker run, nothing
+of the machine's own is reachable): every capability but
 CAP_SYS_RESOURCE (this VM's bounding set lacks it, so ``--privileged`` fails), seccomp
 unconfined (nested containers need session keyrings), a writable cgroup mount for systemd,
 and a named volume at /var/lib/docker so the nested engine can use overlay2. CAP_SYS_TIME

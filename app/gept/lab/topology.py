@@ -33,7 +33,8 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_EXTRA_CA_DIR = "/usr/local/share/ca-certificates"
 
 # Host name -> service -> (port inside the host, port published on 127.0.0.1 before the
-# offset). SSH is the only way in; the service ports are those of production (DESIGN.md).
+# offset). SSH is the only way in; the service ports are those of production
+# (inventory/group_data/all.py).
 PORTS: dict[str, dict[str, tuple[int, int]]] = {
     "ampere": {
         "ssh": (22, 2221),
