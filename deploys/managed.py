@@ -68,14 +68,10 @@ def copied(src: str | Path, dest: str, mode: str = "0644", user: str = "root",
     return Managed(dest, Path(src).read_bytes(), mode, user, group or user)
 
 
-class FileStates(FactBase[dict[str, str]]):
-    """``{path: "sha256 mode user group"}`` for existing files among ``paths``."""
+class _PathStates(FactBase[dict[str, str]]):
+    """``{path: "<fields>"}`` from lines ``path field...``; paths that do not exist are absent."""
 
-    def command(self, paths: list[str]) -> str:
-        quoted = " ".join(shlex.quote(p) for p in paths)
-        return (f"for f in {quoted}; do [ -f \"$f\" ] && printf '%s %s %s\\n' \"$f\" "
-                "\"$(sha256sum < \"$f\" | cut -d' ' -f1)\" \"$(stat -c '%a %U %G' \"$f\")\"; "
-                "done; true")
+    fields = 0  # words after the path on each line
 
     @staticmethod
     def default() -> dict[str, str]:
@@ -85,9 +81,21 @@ class FileStates(FactBase[dict[str, str]]):
         states: dict[str, str] = {}
         for line in output:
             parts = line.split(" ")
-            if len(parts) == 5:
+            if len(parts) == self.fields + 1:
                 states[parts[0]] = " ".join(parts[1:])
         return states
+
+
+class FileStates(_PathStates):
+    """``{path: "sha256 mode user group"}`` for existing files among ``paths``."""
+
+    fields = 4
+
+    def command(self, paths: list[str]) -> str:
+        quoted = " ".join(shlex.quote(p) for p in paths)
+        return (f"for f in {quoted}; do [ -f \"$f\" ] && printf '%s %s %s\\n' \"$f\" "
+                "\"$(sha256sum < \"$f\" | cut -d' ' -f1)\" \"$(stat -c '%a %U %G' \"$f\")\"; "
+                "done; true")
 
 
 def _mode(mode: str) -> str:
@@ -127,25 +135,15 @@ class Dir:
     group: str = "root"
 
 
-class DirStates(FactBase[dict[str, str]]):
+class DirStates(_PathStates):
     """``{path: "mode user group"}`` for existing directories among ``paths``."""
+
+    fields = 3
 
     def command(self, paths: list[str]) -> str:
         quoted = " ".join(shlex.quote(p) for p in paths)
         return (f"for d in {quoted}; do [ -d \"$d\" ] && printf '%s %s\\n' \"$d\" "
                 "\"$(stat -c '%a %U %G' \"$d\")\"; done; true")
-
-    @staticmethod
-    def default() -> dict[str, str]:
-        return {}
-
-    def process(self, output: list[str]) -> dict[str, str]:
-        states: dict[str, str] = {}
-        for line in output:
-            parts = line.split(" ")
-            if len(parts) == 4:
-                states[parts[0]] = " ".join(parts[1:])
-        return states
 
 
 @operation()

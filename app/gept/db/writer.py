@@ -171,6 +171,16 @@ def _stage_and_insert(conn: psycopg.Connection[Any], table: str, cols: Sequence[
         return max(0, cur.rowcount)
 
 
+def _done(conn: psycopg.Connection[Any], hook: BeforeCommit | None, table: str, offered: int,
+          written: int, rejected: int) -> WriteResult:
+    """The write's result, after the caller's hook ran in the same transaction (e.g. its run
+    record is committed with the rows or not at all)."""
+    result = WriteResult(table, offered, written, rejected)
+    if hook is not None:
+        hook(conn, result)
+    return result
+
+
 def _counted(rows: Iterable[Any], ok: Callable[[Any], bool],
              tally: list[int]) -> Iterator[Any]:
     """Yield valid rows; count offered ([0]) and rejected ([1]) in ``tally``."""
@@ -246,10 +256,7 @@ def write_price_blocks(conn: psycopg.Connection[Any], table: PriceTable | str,
                         conn, table, _PRICE_COLS, good,
                         sql.SQL('ON CONFLICT (item_id, "timestamp") DO NOTHING'),
                         types=_PRICE_TYPES)
-                result = WriteResult(table, len(rows), written, rejected)
-                if before_commit is not None:
-                    before_commit(conn, result)
-            return result
+                return _done(conn, before_commit, table, len(rows), written, rejected)
         except psycopg.errors.UniqueViolation:
             if not direct:
                 raise
@@ -280,10 +287,7 @@ def write_latest(conn: psycopg.Connection[Any], collected_at: datetime,
                 ((r.item_id, collected_at, r.high, r.high_time, r.low, r.low_time)
                  for r in good),
                 sql.SQL('ON CONFLICT (item_id, "timestamp") DO NOTHING'))
-        result = WriteResult("prices_latest_1m", tally[0], written, tally[1])
-        if before_commit is not None:
-            before_commit(conn, result)
-    return result
+        return _done(conn, before_commit, "prices_latest_1m", tally[0], written, tally[1])
 
 
 def upsert_items(conn: psycopg.Connection[Any], rows: Sequence[ItemMapping], *,
@@ -316,10 +320,7 @@ def upsert_items(conn: psycopg.Connection[Any], rows: Sequence[ItemMapping], *,
                 select=sql.SQL("SELECT DISTINCT ON (item_id) {cols} FROM {stage} "
                                "ORDER BY item_id").format(
                     cols=col_ids, stage=sql.Identifier("_stage_items")))
-        result = WriteResult("items", tally[0], written, tally[1])
-        if before_commit is not None:
-            before_commit(conn, result)
-    return result
+        return _done(conn, before_commit, "items", tally[0], written, tally[1])
 
 
 def write_news(conn: psycopg.Connection[Any], rows: Sequence[NewsItem], *,
@@ -339,10 +340,7 @@ def write_news(conn: psycopg.Connection[Any], rows: Sequence[NewsItem], *,
                   _clip(r.link, lim["link"]), _clip(r.description, lim["description"]),
                   _clip(r.category, lim["category"]), r.pub_date) for r in good),
                 sql.SQL("ON CONFLICT (guid) DO NOTHING"))
-        result = WriteResult("osrs_news", tally[0], written, tally[1])
-        if before_commit is not None:
-            before_commit(conn, result)
-    return result
+        return _done(conn, before_commit, "osrs_news", tally[0], written, tally[1])
 
 
 def write_player_count(conn: psycopg.Connection[Any], block: datetime, count: int, *,
@@ -357,10 +355,7 @@ def write_player_count(conn: psycopg.Connection[Any], block: datetime, count: in
                 'INSERT INTO player_counts ("timestamp", count) VALUES (%s, %s) '
                 'ON CONFLICT ("timestamp") DO NOTHING', (block, count))
             written = max(0, cur.rowcount)
-        result = WriteResult("player_counts", 1, written, 0 if valid else 1)
-        if before_commit is not None:
-            before_commit(conn, result)
-    return result
+        return _done(conn, before_commit, "player_counts", 1, written, 0 if valid else 1)
 
 
 def copy_price_blocks_raw(conn: psycopg.Connection[Any], table: str,
