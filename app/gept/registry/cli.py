@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import typer
 
 from gept.core.output import emit
 from gept.guards.approval import Approval
+
+if TYPE_CHECKING:
+    import psycopg
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Model registry: list, promote, roll back, mark beta.",
                   no_args_is_help=True)
@@ -58,13 +66,11 @@ def promote_cmd(
               --host production/hydra --reason "weekly"      # on the person's laptop
         $ gept models promote 12 --approval <approval> --json
     """
-    from gept.db.connect import connect
     from gept.registry import lifecycle
 
-    approved = _approved(lifecycle.promote_plan_hash(model_id), approval,
-                         f"gept models promote {model_id}")
-    with connect(autocommit=True) as conn:
-        change = lifecycle.promote(conn, model_id, approved=approved)
+    change = _approved_change(
+        lifecycle.promote_plan_hash(model_id), approval, f"gept models promote {model_id}",
+        lambda conn, ok: lifecycle.promote(conn, model_id, approved=ok))
     emit(change.to_dict(), as_json,
          human=f"model {change.activated} is ACTIVE for {change.scope}"
                + (f" (model {change.deprecated} DEPRECATED)" if change.deprecated else ""))
@@ -85,13 +91,11 @@ def rollback_cmd(
     Example:
         $ gept models rollback --scope global --approval <approval> --json
     """
-    from gept.db.connect import connect
     from gept.registry import lifecycle
 
-    approved = _approved(lifecycle.rollback_plan_hash(scope), approval,
-                         f"gept models rollback {scope}")
-    with connect(autocommit=True) as conn:
-        change = lifecycle.rollback(conn, scope, approved=approved)
+    change = _approved_change(
+        lifecycle.rollback_plan_hash(scope), approval, f"gept models rollback {scope}",
+        lambda conn, ok: lifecycle.rollback(conn, scope, approved=ok))
     emit(change.to_dict(), as_json,
          human=f"rolled back {change.scope}: model {change.activated} is ACTIVE again "
                f"(model {change.deprecated} DEPRECATED)")
@@ -126,6 +130,16 @@ def beta_cmd(
     waits = "" if change.serves else f"; it is {change.status}, so it serves nobody yet"
     emit(change.to_dict(), as_json, human=f"model {model_id} ({change.scope}) is {state}"
                                           f"{note}{waits}")
+
+
+def _approved_change(plan_hash: str, approval: str | None, action: str,
+                     change: Callable[[psycopg.Connection[Any], Approval], T]) -> T:
+    """Verify the approval (`_approved`), then make the change on the configured database."""
+    from gept.db.connect import connect
+
+    approved = _approved(plan_hash, approval, action)
+    with connect(autocommit=True) as conn:
+        return change(conn, approved)
 
 
 def _approved(plan_hash: str, approval: str | None, action: str) -> Approval:

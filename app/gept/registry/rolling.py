@@ -68,22 +68,22 @@ def past_min(x: Array, k: int) -> Array:
     return _window(x, starts, k, np.fmin)
 
 
-def future_min(x: Array, k: int) -> Array:
-    """Min over the ``k`` values strictly after t; NaN where the window passes the end."""
+def _future(x: Array, k: int, op: _Reduce) -> Array:
+    """``op`` over the ``k`` values strictly after t; NaN where the window passes the end."""
     n_t = x.shape[1]
-    starts = np.arange(n_t, dtype=np.int64) + 1
-    out = _window(x, starts, k, np.fmin)
+    out = _window(x, np.arange(n_t, dtype=np.int64) + 1, k, op)
     out[:, max(0, n_t - k):] = np.nan
     return out
+
+
+def future_min(x: Array, k: int) -> Array:
+    """Min over the ``k`` values strictly after t; NaN where the window passes the end."""
+    return _future(x, k, np.fmin)
 
 
 def future_max(x: Array, k: int) -> Array:
     """Max over the ``k`` values strictly after t; NaN where the window passes the end."""
-    n_t = x.shape[1]
-    starts = np.arange(n_t, dtype=np.int64) + 1
-    out = _window(x, starts, k, np.fmax)
-    out[:, max(0, n_t - k):] = np.nan
-    return out
+    return _future(x, k, np.fmax)
 
 
 def past_sum(x: Array, k: int) -> tuple[Array, Array]:
