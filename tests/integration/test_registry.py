@@ -93,6 +93,15 @@ def statuses(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, str]:
             conn.execute("SELECT id, status FROM model_registry").fetchall()}
 
 
+
+def active_and_pending(conn: psycopg.Connection[tuple[object, ...]], models_dir: Path,
+                       tiny_model: object) -> tuple[int, int]:
+    """Two registered models of the global scope: the older ACTIVE, the newer PENDING."""
+    a = add(conn, models_dir, tiny_model, "20260101_000000")
+    b = add(conn, models_dir, tiny_model, "20260102_000000")
+    lifecycle.promote_initial(conn, a, models_dir=models_dir)
+    return a, b
+
 def test_bootstrap_then_promote_needs_an_approval_and_swaps_atomically(
         db_dsn: str, models_dir: Path, tiny_model: object, ok: Callable[..., Approval]) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
@@ -121,9 +130,7 @@ def test_bootstrap_then_promote_needs_an_approval_and_swaps_atomically(
 def test_rollback_restores_the_previous_active_model(
         db_dsn: str, models_dir: Path, tiny_model: object, ok: Callable[..., Approval]) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
-        a = add(conn, models_dir, tiny_model, "20260101_000000")
-        b = add(conn, models_dir, tiny_model, "20260102_000000")
-        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+        a, b = active_and_pending(conn, models_dir, tiny_model)
         lifecycle.promote(conn, b, approved=ok({"action": "models-promote",
                                                     "model_id": b}), models_dir=models_dir)
         change = lifecycle.rollback(
@@ -156,9 +163,7 @@ def test_a_model_that_failed_the_gate_can_never_be_active(
 def test_two_active_models_in_one_scope_are_impossible(
         db_dsn: str, models_dir: Path, tiny_model: object, ok: Callable[..., Approval]) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
-        a = add(conn, models_dir, tiny_model, "20260101_000000")
-        b = add(conn, models_dir, tiny_model, "20260102_000000")
-        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+        _a, b = active_and_pending(conn, models_dir, tiny_model)
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute("UPDATE model_registry SET status = 'ACTIVE' WHERE id = %s", (b,))
         # Another scope has its own ACTIVE model; activating it changes what the engine
@@ -191,9 +196,7 @@ def test_tampered_artifact_is_refused_with_a_clear_error(
 def test_lifecycle_ages_out_old_models(db_dsn: str, models_dir: Path,
                                        tiny_model: object, ok: Callable[..., Approval]) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
-        a = add(conn, models_dir, tiny_model, "20260101_000000")
-        b = add(conn, models_dir, tiny_model, "20260102_000000")
-        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+        a, b = active_and_pending(conn, models_dir, tiny_model)
         lifecycle.promote(conn, b, approved=ok({"action": "models-promote",
                                                     "model_id": b}), models_dir=models_dir)
         later = utcnow() + timedelta(hours=25)
@@ -209,9 +212,7 @@ def test_lifecycle_ages_out_old_models(db_dsn: str, models_dir: Path,
 def test_cli_list_and_promote_exit_codes(db_dsn: str, models_dir: Path, tiny_model: object,
                                          alice: Person) -> None:
     with psycopg.connect(db_dsn, autocommit=True) as conn:
-        a = add(conn, models_dir, tiny_model, "20260101_000000")
-        b = add(conn, models_dir, tiny_model, "20260102_000000")
-        lifecycle.promote_initial(conn, a, models_dir=models_dir)
+        _a, b = active_and_pending(conn, models_dir, tiny_model)
 
     def gept(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "gept.cli", *args], capture_output=True,
