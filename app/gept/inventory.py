@@ -92,7 +92,8 @@ class Host:
     @property
     def known_hosts_file(self) -> str:
         """known_hosts used to verify this host: ``ssh_known_hosts_file`` data or the
-        operator's ``~/.ssh/known_hosts``."""
+        operator's ``~/.ssh/known_hosts``.
+        """
         path = self.data.get("ssh_known_hosts_file") or "~/.ssh/known_hosts"
         return os.path.expanduser(str(path))
 
@@ -114,7 +115,8 @@ class Host:
     @property
     def identity(self) -> str:
         """``<inventory>/<host>`` (e.g. ``lab/ampere``): what approvals name and what the
-        host's gate knows itself as (``/etc/gept/host-identity``)."""
+        host's gate knows itself as (``/etc/gept/host-identity``).
+        """
         return f"{self.data.get('inventory_id', 'unnamed')}/{self.name}"
 
     @property
@@ -205,7 +207,7 @@ class Inventory:
 
 
 def _is_group(key: str, value: Any) -> bool:
-    """pyinfra's rule: a public list, or a ``(hosts, data)`` tuple, of names/(name, data)."""
+    """Pyinfra's rule: a public list, or a ``(hosts, data)`` tuple, of names/(name, data)."""
     if key.startswith("_"):
         return False
     if isinstance(value, tuple):
@@ -463,7 +465,7 @@ def testinfra_host(host: Host) -> Any:
 
 
 def _strict_backend_class() -> Any:
-    """testinfra's paramiko backend with the connection made here, host keys verified.
+    """Testinfra's paramiko backend with the connection made here, host keys verified.
 
     Defined lazily so that importing this module needs neither testinfra nor paramiko.
     """

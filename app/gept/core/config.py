@@ -153,7 +153,8 @@ class Settings(BaseSettings):
 
     def db_dsn(self, url: str | None = None) -> str:
         """The connection string (default ``database_url``), with the password from its
-        0600 file when one is set."""
+        0600 file when one is set.
+        """
         url = url or self.database_url
         if self.database_password_file is None:
             return url

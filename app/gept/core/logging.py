@@ -14,6 +14,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, so journald and agents can parse logs."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line (ts, level, logger, message, ``gept_*`` extras)."""
         payload: dict[str, Any] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname.lower(),

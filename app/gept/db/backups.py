@@ -194,7 +194,7 @@ def wait_writable(facts: BackupFacts, *, port: int | None = None, host: str | No
 
 
 def restore_args(facts: BackupFacts, target: str | None) -> list[str]:
-    """pgBackRest's restore arguments: the latest point, or ``target`` (a timestamp).
+    """PgBackRest's restore arguments: the latest point, or ``target`` (a timestamp).
 
     Example:
         >>> f = BackupFacts("gept", "database", 15, "/d", "/b", 5432, "db", "p", 1, "/x", "/t")

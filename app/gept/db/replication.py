@@ -54,8 +54,9 @@ def unit(version: int | str = 15) -> str:
 
 def primary_conninfo(primary_address: str, standby_host: str, version: int | str = 15,
                      port: int = 5432) -> str:
-    """libpq options a standby streams with: TLS verified against the internal CA, its own
-    certificate as client certificate, the password in a 0600 passfile (never here)."""
+    """Libpq options a standby streams with: TLS verified against the internal CA, its own
+    certificate as client certificate, the password in a 0600 passfile (never here).
+    """
     folder = tls_dir(version)
     return (f"host={primary_address} port={int(port)} user={REPLICATION_ROLE} "
             f"passfile={folder}/replication.pgpass sslmode=verify-full "

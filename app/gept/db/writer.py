@@ -174,7 +174,8 @@ def _stage_and_insert(conn: psycopg.Connection[Any], table: str, cols: Sequence[
 def _done(conn: psycopg.Connection[Any], hook: BeforeCommit | None, table: str, offered: int,
           written: int, rejected: int) -> WriteResult:
     """The write's result, after the caller's hook ran in the same transaction (e.g. its run
-    record is committed with the rows or not at all)."""
+    record is committed with the rows or not at all).
+    """
     result = WriteResult(table, offered, written, rejected)
     if hook is not None:
         hook(conn, result)

@@ -170,7 +170,8 @@ def reason(c: Candidate, info: ItemInfo) -> str:
 def web_static(c: Candidate, info: ItemInfo,
                model_status: str | None = "ACTIVE") -> dict[str, object]:
     """The part of a W1/W2 object that does not depend on the request (built once per batch
-    and candidate: the reason and the chips cost more than the sizing)."""
+    and candidate: the reason and the chips cost more than the sizing).
+    """
     return {
         "itemId": c.item_id, "item": c.item_name, "buyPrice": c.buy_price,
         "sellPrice": c.sell_price, "offsetPct": c.offset_pct, "confidence": c.confidence,

@@ -107,7 +107,8 @@ class Serving:
 
 def serving_request(request: Request, presented: str | None) -> Serving:
     """Authorize, then the newest batch in memory; 503 while the database is down or no
-    batch exists. Called directly by the hottest route (no dependency machinery)."""
+    batch exists. Called directly by the hottest route (no dependency machinery).
+    """
     return serving(authorize(request, presented))
 
 

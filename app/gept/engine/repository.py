@@ -100,7 +100,8 @@ expected_value, buy_price, sell_price, confidence, model_id)``."""
 @dataclass(frozen=True)
 class ItemFacts:
     """What sizing needs per item: name, buy limit, 24 h volume (None: no volume data at all);
-    and what the clients see: icon, members flag, mid prices for the trend."""
+    and what the clients see: icon, members flag, mid prices for the trend.
+    """
 
     names: dict[int, str]
     buy_limits: dict[int, int | None]

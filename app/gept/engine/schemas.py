@@ -123,7 +123,8 @@ class DatabaseCheck(BaseModel):
 
 class HealthOut(BaseModel):
     """Overall status: ``error`` (database unreachable or no batch), ``degraded`` (stale batch
-    or no ACTIVE model) or ``ok``."""
+    or no ACTIVE model) or ``ok``.
+    """
 
     status: Literal["ok", "degraded", "error"]
     reasons: list[str]

@@ -56,7 +56,8 @@ def parse(argv: list[str]) -> tuple[str, dict[str, str]]:
 
 def revoke(argv: list[str], asked_by: str) -> int:
     """``revoke --nonce N``: spend a nonce before anyone uses it. Anyone may revoke: it can
-    only make the host refuse more, never allow anything."""
+    only make the host refuse more, never allow anything.
+    """
     if len(argv) != 2 or argv[0] != "--nonce" or not re.fullmatch(r"[0-9a-f]{32}", argv[1]):
         sys.stderr.write("gept-gate: usage: revoke --nonce <32 hex>\n")
         return ExitCode.INVALID

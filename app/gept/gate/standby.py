@@ -80,7 +80,8 @@ def _write_as_postgres(path: str, text: str, mode: int) -> None:
 
 def fence_postgres(_a: Approval, _args: dict[str, str]) -> str:
     """Stop the local PostgreSQL and mask it: nothing (boot, a deploy, the wrapper unit)
-    starts it again until a person re-seeds it as a standby (``decide`` in the deploys)."""
+    starts it again until a person re-seeds it as a standby (``decide`` in the deploys).
+    """
     unit = replication.unit(_version())
     _sh(["/usr/bin/systemctl", "stop", unit], timeout=180)
     _sh(["/usr/bin/systemctl", "mask", unit])
@@ -93,7 +94,8 @@ def fence_postgres(_a: Approval, _args: dict[str, str]) -> str:
 def promote_standby(_a: Approval, _args: dict[str, str]) -> str:
     """Promote the local standby (``pg_ctlcluster promote``), wait until it accepts writes,
     make a replication slot for each database peer (so the old primary can follow), and
-    drop the standby fragment (a primary streams from no one)."""
+    drop the standby fragment (a primary streams from no one).
+    """
     version = _version()
     if in_recovery() is not True:
         raise ReplicationFailed("this cluster is not a standby in recovery: nothing promoted")
@@ -130,7 +132,8 @@ def checkpoint_lsn(version: str) -> tuple[str, str]:
 
 def peer_received_lsn(address: str, version: str) -> str:
     """The WAL position the peer (a standby) has flushed: ``IDENTIFY_SYSTEM`` over a
-    replication connection as gept_replication, TLS as the standbys stream."""
+    replication connection as gept_replication, TLS as the standbys stream.
+    """
     conninfo = replication.primary_conninfo(address, "switchover", version)
     out = _psql("IDENTIFY_SYSTEM", conninfo=conninfo + " dbname=replication replication=true",
                 timeout=15)

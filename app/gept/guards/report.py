@@ -128,7 +128,7 @@ _PG_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\S* (\w+) \[\d+\] (\S+?)@
 
 
 def _sudo_line(message: str) -> dict[str, Any] | None:
-    """sudo's own line about a refused command, as a record (other sudo lines: None)."""
+    """Sudo's own line about a refused command, as a record (other sudo lines: None)."""
     if "command not allowed" not in message and "password is required" not in message:
         return None
     who = message.split(" : ", 1)[0].strip()

@@ -148,7 +148,7 @@ class DockerEngine:
 
 
 def _remove_stale_pidfile(pidfile: Path) -> None:
-    """dockerd refuses to start over a pidfile left by a dead daemon."""
+    """Dockerd refuses to start over a pidfile left by a dead daemon."""
     try:
         pid = int(pidfile.read_text().strip())
     except (FileNotFoundError, ValueError):

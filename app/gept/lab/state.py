@@ -45,7 +45,7 @@ def clear_state(topology: LabTopology) -> None:
 
 
 def host_data(topology: LabTopology | None = None) -> dict[str, dict[str, Any]]:
-    """pyinfra host data for every lab host, by host name.
+    """Pyinfra host data for every lab host, by host name.
 
     Keys (the contract other code reads):
         ssh_hostname, ssh_port, ssh_user, ssh_key, ssh_known_hosts_file,

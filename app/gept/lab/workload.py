@@ -28,7 +28,8 @@ SIM_ITEMS = 200
 
 class LabShell:
     """Commands on the lab hosts: as root (`sh`), or as the gept user with the deployed
-    environment (`gept`)."""
+    environment (`gept`).
+    """
 
     def __init__(self) -> None:
         from gept.lab.lab import Lab

@@ -343,7 +343,8 @@ def promote_initial(conn: psycopg.Connection[Any], model_id: int, *,
 def previous_active(conn: psycopg.Connection[Any], scope: str) -> ModelRecord | None:
     """The model to roll back to: the one the current ACTIVE model replaced, if it is
     still DEPRECATED/SUNSET, else the most recently activated DEPRECATED/SUNSET model that
-    was not itself rolled back from. Repeated rollbacks therefore walk back in history."""
+    was not itself rolled back from. Repeated rollbacks therefore walk back in history.
+    """
     current = [m for m in active_models(conn) if m.scope == scope]
     if current and current[0].replaces_model_id is not None:
         candidate = get(conn, current[0].replaces_model_id)

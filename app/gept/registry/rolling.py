@@ -38,7 +38,7 @@ def _levels(x: Array, k: int, op: _Reduce) -> list[Array]:
 
 
 def _window(x: Array, starts: npt.NDArray[np.int64], k: int, op: _Reduce) -> Array:
-    """op over [start, start + k) for each start; positions outside ``x`` count as NaN.
+    """Op over [start, start + k) for each start; positions outside ``x`` count as NaN.
 
     ``x`` is padded with ``k`` NaN columns on both sides so that a truncated window never
     borrows a value from outside its own range (that would be look-ahead at the start).

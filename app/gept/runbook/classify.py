@@ -92,7 +92,8 @@ def step_texts(step: Step) -> list[str]:
 
 def zones_in(text: str, targets: Iterable[str]) -> set[str]:
     """The danger zones a command touches, given the groups and names of the hosts it runs
-    on (the resolved hosts' groups at plan time; a name is not trusted to say "hydra")."""
+    on (the resolved hosts' groups at plan time; a name is not trusted to say "hydra").
+    """
     found = {zone for zone, pats in ZONE_PATTERNS.items() if any(p.search(text) for p in pats)}
     gate = re.match(r"gept-gate (\S+)", text)
     if gate and gate.group(1) in GATE_ZONES:
@@ -195,7 +196,8 @@ def check_class(runbook: Runbook) -> list[tuple[tuple[str | int, ...], str]]:
 def check_rendered(runbook: Runbook,
                    commands: Iterable[tuple[str, tuple[str, ...], str]]) -> list[str]:
     """Zones touched by rendered commands ``(step, groups and name of the resolved host,
-    command)`` but not declared."""
+    command)`` but not declared.
+    """
     problems = []
     for step_name, where, command in commands:
         for zone in sorted(zones_in(command, where) - set(runbook.zones)):

@@ -252,7 +252,8 @@ class Catalog:
 
 def runbook_dir(directory: Path | None = None) -> Path:
     """The runbooks directory: the argument, or this repository's ``runbooks/`` (never the
-    current directory, never an environment variable: see :mod:`gept.runbook.catalogue`)."""
+    current directory, never an environment variable: see :mod:`gept.runbook.catalogue`).
+    """
     if directory is not None:
         return directory
     return DEFAULT_DIR

@@ -245,7 +245,8 @@ class Plan:
 
     def zone_hosts(self, zone: str) -> list[str]:
         """Identities of the hosts an approval for ``zone`` must name: those whose gate acts
-        in it (every host of the plan when no gate step is in that zone)."""
+        in it (every host of the plan when no gate step is in that zone).
+        """
         found = {self.host_index[h].identity for s in self.steps for h, a in s.actions.items()
                  if a.gate_zone == zone and h in self.host_index}
         return sorted(found or {h.identity for h in self.host_index.values()})
@@ -289,6 +290,7 @@ def make_plan(catalog: Catalog, name: str, given: Mapping[str, Any], hosts: list
         hosts: the hosts the runbook targets (its ``targets`` or ``--target``).
         hosts_for: resolves a step's ``on:`` group/host (default: only among ``hosts``).
         inventory: the inventory file, for ``pyinfra`` steps.
+        catalogue: the pinned catalogue's hash (or ``unpinned:<dir>``), part of the plan hash.
 
     Raises:
         InvalidInput: bad parameters, template errors, undeclared zones in rendered commands.

@@ -351,7 +351,8 @@ def _open_and_lock(run: _Run, holder: dict[str, Any], held: list[str]) -> None:
 
 def _internal(_host: Host, command: str) -> str:
     """The runner's own bookkeeping (locks in a sticky shared directory, audit lines to the
-    journal) runs as the SSH user: it needs no privilege the agent does not have."""
+    journal) runs as the SSH user: it needs no privilege the agent does not have.
+    """
     return command
 
 

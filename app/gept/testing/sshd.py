@@ -90,8 +90,9 @@ class LoopbackSshd:
         self._proc = None
 
     def host_data(self, name: str, state: Path | None = None) -> dict[str, object]:
-        """pyinfra host data reaching this sshd; each name gets its own lock dir/audit log
-        (under ``state``, default the sshd's directory)."""
+        """Pyinfra host data reaching this sshd; each name gets its own lock dir/audit log
+        (under ``state``, default the sshd's directory).
+        """
         base = (state or self.dir) / name
         return {
             "ssh_hostname": "127.0.0.1", "ssh_port": self.port, "ssh_user": self.user,
@@ -105,7 +106,8 @@ class LoopbackSshd:
     def write_inventory(self, path: Path, names: list[str], state: Path | None = None,
                         data: dict[str, object] | None = None) -> Path:
         """A pyinfra inventory: one group per name, each a host on this sshd (``data`` is
-        added to every host, e.g. ``approvers``)."""
+        added to every host, e.g. ``approvers``).
+        """
         lines = ['"""Loopback inventory written by gept.testing.sshd."""', ""]
         for name in names:
             host_data = {"inventory_id": "loopback", **self.host_data(name, state),

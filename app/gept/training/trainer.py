@@ -194,7 +194,8 @@ def run_training(conn: psycopg.Connection[Any], cfg: TrainConfig, *, models_dir:
 
 def _new_run(conn: psycopg.Connection[Any], cfg: TrainConfig) -> str:
     """Insert the job row; run ids are YYYYMMDD_HHMMSS (suffixed if a second run starts
-    within the same second)."""
+    within the same second).
+    """
     base = utcnow().strftime("%Y%m%d_%H%M%S")
     for n in range(100):
         run_id = base if n == 0 else f"{base}_{n}"

@@ -37,6 +37,7 @@ CAPITAL_MAX = 1_000_000_000_000
 
 
 def exclusions(raw: str | None) -> frozenset[int]:
+    """Item ids from a comma-separated query value (empty: none)."""
     if not raw:
         return frozenset()
     return frozenset(int(x) for x in raw.split(",") if x)
@@ -135,6 +136,7 @@ class PlainRoute(Route):
     """
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """Starlette's match, with this route recorded in the scope (as FastAPI does)."""
         match, child = super().matches(scope)
         if match is not Match.NONE:
             child["route"] = self

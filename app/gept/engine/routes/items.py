@@ -40,7 +40,8 @@ async def search(conn: ConnDep,
                                          description="Part of the item's name")],
                  limit: Annotated[int, Query(ge=1, le=50)] = 10) -> list[dict[str, Any]]:
     """A bare array: ``itemId, name, category`` (the bot's fields) and ``id, acronym, icon``
-    (the web UI's). Case-insensitive substring match; exact and prefix matches first."""
+    (the web UI's). Case-insensitive substring match; exact and prefix matches first.
+    """
     items = await repository.search_items(conn, q.replace("\x00", ""), limit)
     return [{"itemId": i["item_id"], "id": i["item_id"], "name": i["name"],
              "category": category_of(i["name"], members=i["members"]),

@@ -53,6 +53,7 @@ class SimHTTPServer(ThreadingHTTPServer):
     sim: SimulatorServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log a failed request: at debug for clients that hung up, else as an error."""
         # Clients hanging up (timeouts, closed keep-alive connections) are normal here.
         exc = sys.exc_info()[1]
         if isinstance(exc, ConnectionError | TimeoutError | OSError):
@@ -73,6 +74,7 @@ class Handler(BaseHTTPRequestHandler):
     server: SimHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
+        """Requests go to the logger, not to stderr."""
         log.debug("%s " + format, self.address_string(), *args)
 
     # -- plumbing -----------------------------------------------------------------------
@@ -115,15 +117,19 @@ class Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (a timeout fault working as intended)
 
     def do_GET(self) -> None:
+        """Answer a GET."""
         self._guarded("GET")
 
     def do_HEAD(self) -> None:
+        """Answer a HEAD."""
         self._guarded("HEAD")
 
     def do_POST(self) -> None:
+        """Answer a POST (the /_sim control endpoints)."""
         self._guarded("POST")
 
     def do_DELETE(self) -> None:
+        """Answer a DELETE (the /_sim control endpoints)."""
         self._guarded("DELETE")
 
     # -- requests -----------------------------------------------------------------------

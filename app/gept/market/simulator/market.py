@@ -106,7 +106,8 @@ def _aligned(ts: datetime, step: int) -> int:
 @dataclass(frozen=True, slots=True)
 class MarketHistory:
     """Bulk history as arrays: row ``t`` is block ``timestamps[t]``, column ``i`` is
-    ``item_ids[i]``. Missing prices are NaN (exact: every price < 2**53)."""
+    ``item_ids[i]``. Missing prices are NaN (exact: every price < 2**53).
+    """
 
     timestamps: I64
     item_ids: I64

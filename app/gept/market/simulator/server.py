@@ -142,7 +142,8 @@ class SimulatorServer:
 
     def reset(self) -> None:
         """Back to a clean state between tests: no faults, no moves, the real clock, zero
-        counts."""
+        counts.
+        """
         self.faults.clear()
         self.market.moves.clear()
         self.clock.reset()
