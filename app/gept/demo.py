@@ -137,8 +137,8 @@ GePT is running in the lab (converged in {result['converge_seconds']} s).
   prometheus:  ssh -F {topo.ssh_config_path} -L 9090:127.0.0.1:9090 ampere  (firewalled;
                published port {ports.get('prometheus')} is closed by design)
   drift:       gept drift --inventory inventory/lab.py
-  checks:      gept check
-  runbooks:    gept runbook list
+  checks:      gept check --inventory inventory/lab.py
+  runbooks:    gept runbook run check-health --inventory inventory/lab.py
   tear down:   gept lab down""")
     print("\nThe web app's wiring (gept web env --inventory inventory/lab.py) and one TLS call:")
     print(web_wiring())
