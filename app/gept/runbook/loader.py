@@ -287,44 +287,6 @@ def load_dir(directory: Path | None = None) -> Catalog:
     return catalog
 
 
-def load_closure(name: str, directory: Path | None = None) -> Catalog:
-    """Load one runbook and the runbooks it ``use``s (transitively), checking references.
-
-    A run needs only these: an unrelated broken file does not block an urgent restart
-    (``gept runbook validate`` and CI still check every file).
-
-    Raises:
-        InvalidInput: no such runbook, or any problem in the runbook or its references.
-    """
-    import re
-
-    base = runbook_dir(directory)
-    if not re.fullmatch(r"[a-z][a-z0-9-]{1,62}", name):
-        raise InvalidInput(f"{name!r} is not a runbook name", field="runbook")
-    runbooks: dict[str, Runbook] = {}
-    files: dict[str, Path] = {}
-    pending = [name]
-    while pending and len(runbooks) < 256:
-        current = pending.pop()
-        if current in runbooks:
-            continue
-        path = base / f"{current}.yaml"
-        if not path.is_file():
-            if current == name:
-                known = ", ".join(sorted(p.stem for p in base.glob("*.yaml")))
-                raise InvalidInput(f"no runbook named {name!r}; known: {known}",
-                                   field="runbook")
-            break  # reported by check_references as an unknown runbook
-        runbooks[current] = load_file(path)
-        files[current] = path
-        pending.extend(s.use.runbook for s in runbooks[current].all_steps() if s.use)
-    catalog = Catalog(runbooks, files)
-    problems = check_references(catalog)
-    if problems:
-        raise fail(problems)
-    return catalog
-
-
 def _use_sites(data: Any, path: Path_ = ()) -> Iterator[tuple[Path_, str]]:
     """Every ``use: {runbook: X}`` in a runbook document: (path of ``runbook``, X)."""
     if isinstance(data, dict):

@@ -187,24 +187,6 @@ def test_validate_cli_exit_2_with_location(tmp_path: Path) -> None:
     assert body["field"] == "steps[0].on_failure"
 
 
-def test_a_run_loads_only_its_runbook_and_references(tmp_path: Path) -> None:
-    _write(tmp_path, "demo", GOOD + "  - name: more\n    use:\n      runbook: helper\n")
-    _write(tmp_path, "helper", GOOD.replace("demo", "helper"))
-    _write(tmp_path, "broken", "name: broken\nbogus: true\n")
-    catalog = loader.load_closure("demo", tmp_path)
-    assert sorted(catalog.runbooks) == ["demo", "helper"]
-    with pytest.raises(InvalidInput):
-        loader.load_dir(tmp_path)  # `validate` and CI still see the broken file
-    _write(tmp_path, "helper", GOOD.replace("demo", "helper") + "    bogus: 1\n")
-    with pytest.raises(InvalidInput, match=r"helper\.yaml:8"):
-        loader.load_closure("demo", tmp_path)
-    _write(tmp_path, "helper", GOOD.replace("demo", "helper")
-           + "  - name: back\n    use:\n      runbook: demo\n")
-    with pytest.raises(InvalidInput, match="cycle"):
-        loader.load_closure("demo", tmp_path)
-    with pytest.raises(InvalidInput, match="no runbook named 'nope'"):
-        loader.load_closure("nope", tmp_path)
-
 
 SEVERAL = """\
 name: demo
