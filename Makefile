@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-RUFF_PATHS := app tests bench checks deploys inventory
+RUFF_PATHS := app tests bench checks deploys inventory scripts
 # Docstring Examples run as doctests; gept.lab.lab's Example starts the lab, so not here.
 DOCTEST := $(VENV)/bin/pytest -q --doctest-modules app/gept -p no:cacheprovider \
 	--deselect app/gept/lab/lab.py::gept.lab.lab
