@@ -144,3 +144,18 @@ def test_restore_drill_scheduled(target: Target) -> None:
     if result.rc == 0:
         assert "gept_restore_drill_ok 1" in result.stdout, \
             "the last restore drill failed (run the restore-drill runbook for its report)"
+
+
+def test_standby_metrics_served_over_tls_only(target: Target) -> None:
+    """The standby's node_exporter answers over TLS (internal CA) and not in plain HTTP."""
+    if "db_standby" not in target.groups:
+        pytest.skip(f"{target.name} is not a standby")
+    port = target.get("node_exporter_port")
+    name = target.get("lab_internal_address") if "lab_internal_address" in target.data \
+        else target.name
+    tls = target.run(f"curl -sS -m 10 --cacert /etc/pgbackrest/tls/ca.crt "
+                     f"https://{name}:{port}/metrics")
+    assert tls.rc == 0, f"https://{name}:{port}/metrics: {tls.stderr.strip()}"
+    assert "node_textfile_scrape_error" in tls.stdout, "no textfile collector in the metrics"
+    plain = target.run(f"curl -sS -m 10 http://{name}:{port}/metrics")
+    assert "node_textfile_scrape_error" not in plain.stdout, "metrics served in plain HTTP"

@@ -7,8 +7,11 @@ The agent runs the runbooks (``gept-agent``, its own key and ``gept``); the pers
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -60,14 +63,51 @@ def test_the_repository_is_on_hydra_and_holds_a_full_backup(converged: LabHandle
     assert "[backrest]" not in head
 
 
-def test_the_repository_refuses_a_host_without_an_authorized_certificate(
+def _repo_status_with(lab: LabHandle, cert: bytes, key: bytes) -> dict[str, Any]:
+    """``pgbackrest info`` from Ampere presenting this certificate to the repository."""
+    lab.sh("ampere", "install -d -m 0700 -o postgres /tmp/intruder")
+    for name, data in (("c.crt", cert), ("c.key", key)):
+        # A throwaway key made for this test: on the command line is fine.
+        b64 = base64.b64encode(data).decode()
+        lab.sh("ampere", f"echo {b64} | base64 -d > /tmp/intruder/{name} && chown postgres "
+                         f"/tmp/intruder/{name} && chmod 0600 /tmp/intruder/{name}")
+    out = lab.sh("ampere", "cd / && runuser -u postgres -- pgbackrest --stanza=gept "
+                           "--repo1-host-cert-file=/tmp/intruder/c.crt "
+                           "--repo1-host-key-file=/tmp/intruder/c.key --output=json info")
+    lab.sh("ampere", "rm -rf /tmp/intruder")
+    status: dict[str, Any] = json.loads(out)[0]["status"]
+    return status
+
+
+def test_the_repository_refuses_a_certificate_it_did_not_authorize(
         converged: LabHandle) -> None:
-    """Another route: a client with no certificate, or the standby's cert for another name."""
-    refused = converged.run("ampere", "cd / && runuser -u postgres -- pgbackrest --stanza=gept "
-                                      "--repo1-host-cert-file=/dev/null info", timeout=60)
-    assert refused.returncode != 0
-    plain = converged.run("ampere", "curl -s -m 5 http://hydra:8432/ ; echo rc=$?", timeout=30)
-    assert "rc=0" not in plain.stdout or "backrest" not in plain.stdout
+    """Other routes to the repository: a self-made certificate for Ampere's name, and a
+    certificate from the right CA for a name the repository does not list."""
+    from deploys.tls import INTERNAL_CA_CERT, INTERNAL_CA_KEY, _ca, _issue
+
+    folder = Path(converged.inventory.host("ampere").data["secrets_dir"])
+    ca, ca_key = _ca(folder, INTERNAL_CA_CERT, INTERNAL_CA_KEY, "unused", create=False)
+    cert, key = _issue(ca, ca_key, "intruder", ["intruder"], client=True)
+    status = _repo_status_with(converged, cert, key)
+    assert status["code"] != 0, status
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    fake_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ampere")])
+    now = dt.datetime.now(dt.UTC)
+    fake = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(fake_key.public_key()).serial_number(1)
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(fake_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    status = _repo_status_with(converged, fake.public_bytes(pem), fake_key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    assert status["code"] != 0, status
+    # Ampere's own certificate still works (the refusals were about the certificates).
+    assert _backup_info(converged)["repository"]["status"] == 0
 
 
 def test_restore_drill_passes_and_reports_its_figures(converged: LabHandle) -> None:
