@@ -48,16 +48,18 @@ test: venv setup
 	fi; \
 	exit $$status
 
-# Under 5 minutes here; needs the Debian packages of scripts/setup-machine.sh (PostgreSQL,
-# sshd, chromium), not the lab: `make setup` once on a new machine. The tests run on one
-# worker per core (pytest-xdist), a test file per worker so module fixtures are made once;
-# most of their time is spent waiting on subprocesses, PostgreSQL and sshd.
+# Needs the Debian packages of scripts/setup-machine.sh (PostgreSQL, sshd, chromium), not
+# the lab: `make setup` once on a new machine. The tests run on one pytest-xdist worker per
+# core, idle workers stealing tests from busy ones (a long file such as test_runbook_run.py
+# would otherwise hold one worker alone); most of the time is spent waiting on
+# subprocesses, PostgreSQL and sshd. Measured on 2 shared cores: 8 min 16 s at load 6-13,
+# 10 min 31 s at load 17-20 (a test file per worker), 6 min 22 s serially at load 1-2 before.
 CHECK_WORKERS ?= auto
 check: venv
 	$(VENV)/bin/ruff check $(RUFF_PATHS)
 	$(VENV)/bin/mypy
 	$(DOCTEST)
-	$(VENV)/bin/pytest -q -m "not lab" -n $(CHECK_WORKERS) --dist loadfile --durations=10 \
+	$(VENV)/bin/pytest -q -m "not lab" -n $(CHECK_WORKERS) --dist worksteal --durations=10 \
 	  tests/unit tests/integration
 
 lint: venv
