@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -18,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gept.lab.agent import agent_state_dir, approver_key
+from gept.lab.topology import LabTopology
+
 if TYPE_CHECKING:
     from tests.lab.conftest import LabHandle
 
@@ -25,15 +29,20 @@ REPO = Path(__file__).resolve().parents[2]
 AGENT = "gept-agent"
 AGENT_HOME = Path("/home/gept-agent")
 AGENT_GEPT = "/opt/gept-agent/bin/gept"
-AGENT_SSH_CONFIG = AGENT_HOME / ".local/state/gept/lab/ssh_config"
-APPROVER_KEY = Path("~/.local/state/gept/lab/approver_ed25519").expanduser()
+# The lab under test (GEPT_LAB_PREFIX / GEPT_LAB_PORT_OFFSET): the agent gets the same two
+# variables, so its inventory and ssh_config name the same hosts and ports as root's.
+_TOPOLOGY = LabTopology.from_env()
+LAB_ENV = {k: os.environ[k] for k in ("GEPT_LAB_PREFIX", "GEPT_LAB_PORT_OFFSET")
+           if os.environ.get(k)}
+AGENT_SSH_CONFIG = agent_state_dir(AGENT_HOME, _TOPOLOGY.state_dir) / "ssh_config"
+APPROVER_KEY = approver_key(_TOPOLOGY)
 
 
 def as_agent(argv: list[str], env: dict[str, str] | None = None, timeout: float = 1200,
              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` as gept-agent with only the environment given (plus HOME and PATH)."""
     base = {"HOME": str(AGENT_HOME), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-    pairs = [f"{k}={v}" for k, v in {**base, **(env or {})}.items()]
+    pairs = [f"{k}={v}" for k, v in {**base, **LAB_ENV, **(env or {})}.items()]
     return subprocess.run(["runuser", "-u", AGENT, "--", "env", "-i", *pairs, *argv],
                           cwd="/tmp", capture_output=True, text=True, timeout=timeout,
                           check=False, input=stdin)

@@ -195,3 +195,23 @@ def test_restore_postgres_needs_an_approval_and_brings_back_what_was_archived(
     wait_for("the engine to be healthy", lambda: engine_healthy(converged), timeout=120)
     # Archiving continues on the new timeline.
     _archived_through(converged)
+    _reseed_standby(converged)
+
+
+def _reseed_standby(lab: LabHandle) -> None:
+    """After a restore the standby is ahead of the restored primary (it had WAL the
+    repository had not): the person fences it and converges, which clones it again."""
+    from gept import demo
+
+    lab.sh("ampere-standby", "systemctl stop postgresql@15-main && systemctl mask "
+                             "postgresql@15-main && "
+                             "rm -f /var/lib/postgresql/15/main/standby.signal")
+    result = demo.converge(extra_args=("--limit", "ampere-standby"))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    def streaming() -> bool:
+        out = lab.run("ampere", "cd / && runuser -u postgres -- psql -XAtq -c \"SELECT count(*) "
+                                "FROM pg_stat_replication WHERE state = 'streaming'\"").stdout
+        return out.strip() == "1"
+
+    wait_for("the re-seeded standby to stream", streaming, timeout=300)
