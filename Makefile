@@ -35,11 +35,16 @@ setup:
 
 # The lab hosts are removed at the end (pass or fail) unless KEEP_LAB=1; either way the
 # last line says which. The Docker engine itself stays running: other labs may use it.
+# Unit and integration tests run on one worker per core (as in `make check`); the lab tests
+# then run in one process, sharing one converged lab.
 test: venv setup
 	$(VENV)/bin/ruff check $(RUFF_PATHS)
 	$(VENV)/bin/mypy
 	$(DOCTEST)
-	status=0; $(VENV)/bin/pytest -q --durations=30 || status=$$?; \
+	status=0; \
+	$(VENV)/bin/pytest -q -m "not lab" -n $(CHECK_WORKERS) --dist worksteal --durations=10 \
+	  tests/unit tests/integration || status=$$?; \
+	$(VENV)/bin/pytest -q -m lab --durations=30 tests/lab || status=$$?; \
 	if [ "$(KEEP_LAB)" = "1" ]; then \
 	  echo "make test: KEEP_LAB=1: the lab hosts are still running ('make clean-lab' removes them)"; \
 	else \
