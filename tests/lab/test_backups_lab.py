@@ -201,12 +201,12 @@ def test_restore_postgres_needs_an_approval_and_brings_back_what_was_archived(
 def _reseed_standby(lab: LabHandle) -> None:
     """After a restore the standby is ahead of the restored primary (it had WAL the
     repository had not): the person fences it and converges, which clones it again."""
-    from gept import demo
+    from gept import convergence
 
     lab.sh("ampere-standby", "systemctl stop postgresql@15-main && systemctl mask "
                              "postgresql@15-main && "
                              "rm -f /var/lib/postgresql/15/main/standby.signal")
-    result = demo.converge(extra_args=("--limit", "ampere-standby"))
+    result = convergence.converge(extra_args=("--limit", "ampere-standby"))
     assert result.returncode == 0, result.stderr[-3000:]
 
     def streaming() -> bool:
