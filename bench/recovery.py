@@ -143,14 +143,162 @@ def measure_rpo_rto(lab: Any) -> dict[str, float]:
     return {"rpo": max(rpo, 0.0), "rto": serving_at - killed_at, "rows": float(rows)}
 
 
+LAG_SECONDS = 40.0
+# Runs on Ampere as postgres: the standby's replay_lag (pg_stat_replication) every 250 ms;
+# "-1" while no standby is connected.
+LAG_SAMPLER = """
+import sys, time, psycopg
+conn = psycopg.connect("dbname=postgres", autocommit=True)
+deadline = time.time() + float(sys.argv[1])
+while time.time() < deadline:
+    row = conn.execute("SELECT coalesce(extract(epoch FROM replay_lag), 0) "
+                       "FROM pg_stat_replication WHERE application_name = %s",
+                       (sys.argv[2],)).fetchone()
+    print(-1 if row is None else float(row[0]), flush=True)
+    time.sleep(0.25)
+"""
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
 def measure_lag(lab: Any) -> float | None:
-    """The standby's replay lag p99 under the write load (None: no standby measured)."""
-    return None
+    """The standby's replay lag p99 under the write load (None: no standby measured).
+
+    The collector-shaped writer of :func:`measure_rpo_rto` runs on Ampere for
+    ``LAG_SECONDS`` while the primary's ``pg_stat_replication.replay_lag`` of
+    ``ampere-standby`` (the time from a WAL flush on the primary to the standby's report that
+    it replayed it) is sampled every 250 ms.
+    """
+    from gept.db.replication import slot_name
+
+    _sql(lab, f"DROP TABLE IF EXISTS {TABLE}")
+    writer, writes, thread = _writer(lab, LAG_SECONDS)
+    cmd = (f"cd / && runuser -u postgres -- {PY} -I - {LAG_SECONDS} "
+           f"{slot_name('ampere-standby')}")
+    sampler = subprocess.run([*lab.ssh_argv("ampere"), cmd], input=LAG_SAMPLER,
+                             capture_output=True, text=True, timeout=LAG_SECONDS + 120,
+                             check=False)
+    writer.wait(timeout=120)
+    thread.join(timeout=10)
+    # Not an osrs_user table: the deploys' grants step would refuse to converge it.
+    _sql(lab, f"DROP TABLE IF EXISTS {TABLE}")
+    samples: list[float] = []
+    for word in sampler.stdout.split():
+        try:
+            samples.append(float(word))
+        except ValueError:
+            continue
+    streaming = [v for v in samples if v >= 0]
+    if not streaming:
+        print(f"standby lag: no standby streaming ({sampler.stderr.strip()[-300:]})",
+              flush=True)
+        return None
+    p50, p99 = _percentile(streaming, 50), _percentile(streaming, 99)
+    print(f"standby lag under {len(writes.acked) * 100} rows in {LAG_SECONDS:.0f} s: "
+          f"p50 {p50:.3f} s, p99 {p99:.3f} s, max {max(streaming):.3f} s over "
+          f"{len(streaming)} samples ({len(samples) - len(streaming)} without a standby); "
+          f"p99 = {p99 / 5:.2f}x the 5 s target", flush=True)
+    return p99
+
+
+def _gept(*args: str, timeout: float = 1800) -> tuple[int, dict[str, Any]]:
+    import json
+
+    proc = subprocess.run([sys.executable, "-m", "gept.cli", *args, "--json"], cwd=REPO,
+                          env=dict(os.environ), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    lines = proc.stdout.strip().splitlines()
+    try:
+        return proc.returncode, json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return proc.returncode, {"error": proc.stdout[-2000:] + proc.stderr[-2000:]}
+
+
+def _wrk_counts(text: str) -> tuple[int, int]:
+    """``(failed, total)`` from wrk's report: non-2xx/3xx answers and socket errors."""
+    import re
+
+    total = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    failed = 0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if non2xx:
+        failed += int(non2xx.group(1))
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                     text)
+    if sock:
+        failed += sum(int(g) for g in sock.groups())
+    return failed, total
 
 
 def measure_switchover(lab: Any) -> tuple[int, int] | None:
-    """``(failed, total)`` engine requests under wrk during a switchover and back."""
-    return None
+    """``(failed, total)`` engine requests under wrk during a switchover and back.
+
+    The person plans and approves the ``switchover`` runbook (its two zones), then runs it
+    while wrk (4 connections) asks the engine for recommendations over its TLS port for the
+    whole run; every non-2xx answer and socket error counts as failed. A baseline wrk run
+    of the same length before the switchover gives the ratio.
+    """
+    import json
+    import tempfile
+
+    from gept.lab import workload
+    from gept.lab.topology import LabTopology
+
+    inventory = str(REPO / "inventory" / "lab.py")
+    code, plan = _gept("runbook", "plan", "switchover", "--inventory", inventory)
+    if code != 0:
+        print(f"switchover: plan failed: {plan}", flush=True)
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plan.json"
+        path.write_text(json.dumps(plan))
+        key = LabTopology.from_env().state_dir / "approver_ed25519"
+        code, signed = _gept("coordinate", "approve", "--plan", str(path), "--reason",
+                             "bench/recovery.py switchover", "--ttl", "30m", "--key",
+                             str(key))
+    if code != 0:
+        print(f"switchover: approval failed: {signed}", flush=True)
+        return None
+    approvals = [a["approval"] for a in signed["approvals"]]
+    url = (f"{workload.engine_url()}/api/v1/recommendations"
+           "?style=active&capital=50000000&risk=medium&slots=4")
+    # 4 connections, each pausing 500 ms between requests: 8 requests/s, under the
+    # engine's per-key limit (600/min), so a 429 can only mean the limiter, never load.
+    script = Path(tempfile.mkdtemp()) / "paced.lua"
+    script.write_text(f'wrk.headers["X-API-Key"] = "{workload.api_key()}"\n'
+                      "function delay() return 500 end\n")
+
+    def wrk(seconds: float) -> subprocess.Popen[str]:
+        return subprocess.Popen(["wrk", "-t1", "-c4", f"-d{int(seconds)}s", "--timeout", "10s",
+                                 "-s", str(script), url], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    base = wrk(20)
+    base_out, _ = base.communicate(timeout=120)
+    base_failed, base_total = _wrk_counts(base_out)
+    started = time.monotonic()
+    load = wrk(900)  # longer than the switchover; stopped when it is done
+    time.sleep(2)
+    args: list[str] = []
+    for approval in approvals:
+        args += ["--approval", approval]
+    code, result = _gept("runbook", "run", "switchover", "--inventory", inventory, *args)
+    took = time.monotonic() - started
+    time.sleep(5)  # requests right after the switchover count too
+    load.send_signal(2)  # SIGINT: wrk prints its report for the time it ran
+    out, _ = load.communicate(timeout=60)
+    if code != 0:
+        print(f"switchover: the runbook failed (exit {code}): {json.dumps(result)[-2000:]}",
+              flush=True)
+    failed, total = _wrk_counts(out)
+    print(f"switchover (there and back) in {took:.0f} s: {failed} failed of {total} requests "
+          f"under wrk; baseline {base_failed} failed of {base_total} in 20 s "
+          f"({total / max(took + 5, 1):.0f} vs {base_total / 20:.0f} requests/s, "
+          f"{(total / max(took + 5, 1)) / max(base_total / 20, 1):.2f}x)", flush=True)
+    return (failed, total) if code == 0 else (max(failed, 1), total)
 
 
 def main() -> int:

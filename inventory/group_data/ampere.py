@@ -10,8 +10,10 @@ engine_tls_port = 443
 # production (group_data/production.py: ACME for a public name) and the lab (lab.py).
 engine_max_body_bytes = 65536
 # The engine's predictions snapshot read from a standby (libpq prefer-standby over every
-# database host; the primary when no standby answers). Its writes stay on the primary.
-engine_reads_from_standby = False
+# database host; the primary when no standby answers). Its writes stay on the primary. During
+# a switchover one database host always answers, so the snapshot's refresh never fails and
+# the engine keeps serving from memory (it answers 503 while its reads fail).
+engine_reads_from_standby = True
 # Ampere's firewall: SSH and the engine's TLS port (the engine's own port is loopback only).
 firewall_open_ports = [22, 443]
 
