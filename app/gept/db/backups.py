@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 BACKUP_JSON = Path("/etc/gept/backup.json")
-UNIT = "postgresql.service"
 
 
 class BackupError(Exception):
@@ -214,14 +213,20 @@ def restore_live(facts: BackupFacts, target: str | None = None) -> dict[str, Any
     replays the archived WAL to the latest point (or ``target``) and is promoted.
     """
     start = time.monotonic()
-    run(["/usr/bin/systemctl", "stop", UNIT], user=None, timeout=300)
+    # The cluster's own unit: stopping Debian's postgresql.service wrapper propagates to it
+    # but need not wait for it.
+    unit = f"postgresql@{facts.pg_version}-main.service"
+    run(["/usr/bin/systemctl", "stop", unit], user=None, timeout=300)
     data = Path(facts.data_dir)
+    deadline = time.monotonic() + 120
+    while (data / "postmaster.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
     if not data.exists():
         data.mkdir(mode=0o700, parents=True)
         os.chown(data, *_postgres_ids())
     args = restore_args(facts, target)
     run([*args[:2], "--delta", *args[2:]], timeout=6 * 3600)
-    run(["/usr/bin/systemctl", "start", UNIT], user=None, timeout=300)
+    run(["/usr/bin/systemctl", "start", unit], user=None, timeout=300)
     wait_writable(facts)
     return {"restored": True, "target": target or "latest",
             "seconds": round(time.monotonic() - start, 1)}
