@@ -1,5 +1,6 @@
-"""Prometheus metrics of the engine. Names are a contract (notes/CONTRACTS.md): the
-monitoring helper's alert rules use exactly these.
+"""Prometheus metrics of the engine. Names are a contract: the alert rules
+(``deploys/templates/monitoring/alerts.yml.j2``) use exactly these, and
+``tests/unit/monitoring/test_metric_names.py`` fails when a rule names one nobody exports.
 
 Request metrics are counted by the request middleware; the gauges are set when ``/metrics``
 is scraped (freshness from memory, the registry and inference state with one statement).
