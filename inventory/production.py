@@ -13,6 +13,8 @@ Environment:
     GEPT_KNOWN_HOSTS: a known_hosts file (default ``~/.ssh/known_hosts``).
     GEPT_TUNNEL_TARGET: Ampere's address as Hydra reaches it, for the database tunnel
         (default: GEPT_AMPERE_HOST).
+    GEPT_AMPERE_STANDBY_HOST: the streaming standby's address (group ``db_standby``; no
+        standby when unset), with ``GEPT_AMPERE_STANDBY_USER`` / ``_PORT`` as above.
 
 Example:
     $ GEPT_AMPERE_HOST=ampere.example.net pyinfra inventory/production.py deploys/ampere.py
@@ -43,3 +45,5 @@ _hydra_name, _hydra_data = _host("hydra")
 _hydra_data["tunnel_target_host"] = os.environ.get(
     "GEPT_TUNNEL_TARGET", os.environ.get("GEPT_AMPERE_HOST", "ampere"))
 hydra = [(_hydra_name, _hydra_data)]
+if os.environ.get("GEPT_AMPERE_STANDBY_HOST"):
+    db_standby = [_host("ampere_standby")]

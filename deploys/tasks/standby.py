@@ -90,6 +90,13 @@ def is_database_host(h: Any = None) -> bool:
     return any(g in h.groups for g in DATABASE_GROUPS)
 
 
+def db_id(h: Any) -> str:
+    """How ``db_primary`` names ``h``: its ``gept_role`` where the inventory sets one
+    (production: hosts are named by address, ``gept_role`` is ``ampere`` /
+    ``ampere_standby``), else its inventory name (the lab)."""
+    return str(h.data.get("gept_role") or h.name)
+
+
 def db_address(h: Any) -> str:
     """The name other hosts reach ``h``'s PostgreSQL by (also in its certificate)."""
     return str(h.data.get("db_address") or h.data.get("lab_internal_address") or h.name)
@@ -175,7 +182,7 @@ def replication_role(current: Any = None) -> str | None:
     state = h.get_fact(PostgresReplicationState, version=int(data.postgres_version),
                        database=data.db_name)
     try:
-        return decide(h.name, str(data.db_primary), state)
+        return decide(db_id(h), str(data.db_primary), state)
     except RoleRefused as exc:
         body = {"error": "replication-role", "host": h.name, "db_primary": data.db_primary,
                 "state": state, "reason": str(exc)}
@@ -260,7 +267,7 @@ def client_ca_files(data: Any) -> list[Managed]:
 def primary_host() -> Any | None:
     """The inventory host ``db_primary`` names, when it is in the inventory."""
     name = str(host.data.db_primary)
-    return next((d for d in database_hosts() if d.name == name), None)
+    return next((d for d in database_hosts() if db_id(d) == name), None)
 
 
 @deploy("Configure PostgreSQL streaming replication")
