@@ -41,6 +41,13 @@ class ControllerSettings(BaseSettings):
     hydra_host: str = Field("hydra", description="Production: Hydra's address or alias.")
     hydra_user: str | None = Field(None, description="Production: SSH user on Hydra.")
     hydra_port: int | None = Field(None, description="Production: SSH port on Hydra.")
+    ampere_standby_host: str | None = Field(
+        None, description="Production: the streaming standby's address or alias (group "
+                          "db_standby; none when unset).")
+    ampere_standby_user: str | None = Field(None, description="Production: SSH user on the "
+                                                              "standby.")
+    ampere_standby_port: int | None = Field(None, description="Production: SSH port on the "
+                                                              "standby.")
     tunnel_target: str | None = Field(
         None, description="Ampere's address as Hydra reaches it for the database tunnel "
                           "(default: GEPT_AMPERE_HOST).")
