@@ -183,3 +183,35 @@ def test_promote_standby_needs_an_approval_then_everything_follows(
         _restore_ampere_as_primary(lab)
     assert pg(lab, "ampere", "SELECT pg_is_in_recovery()") == "f"
     assert engine_healthy(lab)
+
+
+def test_switchover_there_and_back_keeps_every_write(converged: LabHandle,
+                                                     tmp_path: Path) -> None:
+    lab = converged
+
+    def timeline(host: str) -> int:  # of the WAL the primary writes now
+        return int(pg(lab, host, "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)",
+                      "postgres"), 16)
+
+    before = timeline("ampere")
+    code, refused = runbook("run", "switchover")
+    assert code == 3, refused   # two zones, no approval: nothing stopped
+    code, plan = runbook("plan", "switchover")
+    assert code == 0, plan
+    approvals = approve(plan, tmp_path)
+    assert len(approvals) == 2  # restart-postgres and promote-standby
+    args = [a for approval in approvals for a in ("--approval", approval)]
+    code, result = runbook("run", "switchover", *args)
+    assert code == 0, json.dumps(result)[-3000:]
+    assert all(v["ok"] for v in result["verification"]), result["verification"]
+    # Ends where it began, two promotions later, and still streams both ways of a write.
+    assert pg(lab, "ampere", "SELECT pg_is_in_recovery()") == "f"
+    assert pg(lab, STANDBY, "SELECT pg_is_in_recovery()") == "t"
+    assert timeline("ampere") == before + 2
+    marker = f"switchover-{time.time_ns()}"
+    pg(lab, "ampere", "CREATE TABLE IF NOT EXISTS gept_standby_probe (v text); "
+                      f"INSERT INTO gept_standby_probe VALUES ('{marker}')", "postgres")
+    wait("the write replayed on the standby", lambda: marker in pg(
+        lab, STANDBY, "SELECT v FROM gept_standby_probe", "postgres"), timeout=30,
+        interval=0.5)
+    assert engine_healthy(lab)
