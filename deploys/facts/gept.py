@@ -291,3 +291,22 @@ class TableGrants(FactBase[list[str]]):
 
     def process(self, output: list[str]) -> list[str]:
         return [" ".join(line.split()) for line in output if line.strip()]
+
+
+class BackupCount(FactBase[int]):
+    """How many backups pgBackRest lists for ``stanza`` (0: none, or no stanza yet)."""
+
+    @staticmethod
+    def default() -> int:
+        return 0
+
+    def command(self, user: str, stanza: str) -> str:
+        return (f"cd / && runuser -u {shlex.quote(user)} -- pgbackrest "
+                f"--stanza={shlex.quote(stanza)} --output=json info 2>/dev/null || true")
+
+    def process(self, output: list[str]) -> int:
+        try:
+            stanzas = json.loads(_text(output))
+        except ValueError:
+            return 0
+        return sum(len(s.get("backup") or []) for s in stanzas if isinstance(s, dict))

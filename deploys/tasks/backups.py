@@ -28,11 +28,12 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import File
 from pyinfra.operations import apt, server, systemd
 
+from deploys.facts.gept import BackupCount
 from deploys.managed import Dir, directories_present, files_present, literal, rendered
 from deploys.secrets import secret
+from deploys.tasks import standby
 from deploys.tls import host_certificate_for
 
 TEXTFILE_DIR = "/var/lib/gept/textfile"
@@ -42,9 +43,16 @@ REPO_USER = "pgbackrest"
 
 def database_hosts() -> list[str]:
     """The inventory's database hosts' names (Ampere, then the standbys)."""
-    from deploys.tasks.standby import database_hosts as hosts
+    return [h.name for h in standby.database_hosts()]
 
-    return [h.name for h in hosts()]
+
+def primary_address(data: Any) -> str:
+    """The address of the host ``db_primary`` names (what the repository host backs up)."""
+    for h in standby.database_hosts():
+        if standby.db_id(h) == data.db_primary:
+            return standby.db_address(h)
+    raise RuntimeError(f"db_primary={data.db_primary!r} names no database host of the "
+                       "inventory")
 
 
 def backup_facts(data: Any, role: str) -> dict[str, Any]:
@@ -109,6 +117,7 @@ def configure_backups(roles: list[str]) -> None:
         "s3_key_secret": secret("backup_s3_key_secret", data) if s3 else "",
         # Who may call this host's TLS server: the repository host calls the databases
         # (backups); the databases call the repository (archive-push/get, restores).
+        "primary_address": primary_address(data) if is_repo else "",
         "tls_clients": (database_hosts() if is_repo else [repo_host] if repo_host else []),
     }
     configured = files_present(name="Configure pgBackRest (TLS certificates, stanza)", files=[
@@ -126,20 +135,22 @@ def configure_backups(roles: list[str]) -> None:
                      "/etc/systemd/system/pgbackrest-server.service", account=user,
                      what=("backup repository" if is_repo else "PostgreSQL data directory"),
                      peers=", ".join(context["tls_clients"]))])
+        systemd.daemon_reload(name="Reload systemd for pgBackRest's TLS server unit",
+                              _if=unit.did_change)
         systemd.service(name="Run pgBackRest's TLS server", service="pgbackrest-server.service",
-                        running=True, enabled=True, daemon_reload=unit.did_change)
+                        running=True, enabled=True)
         systemd.service(name="Restart pgBackRest's TLS server for its new configuration",
                         service="pgbackrest-server.service", restarted=True,
                         _if=lambda: configured.did_change() or unit.did_change())
 
-    takes_backups = is_repo or (not repo_host and host.name == data.db_primary)
+    primary = is_db and standby.db_id(host) == data.db_primary
+    takes_backups = is_repo or (not repo_host and primary)
     if takes_backups:
         stanza = data.backup_stanza
-        info = f"{data.backup_repo_path}/backup/{stanza}/backup.info"
         run_as = f"runuser -u {user} -- pgbackrest --stanza={stanza}"
         # First converge only (a repository that already has the stanza and a backup is
         # left alone: the schedule takes the next one).
-        fresh = not repo_host or host.get_fact(File, path=info) is None
+        fresh = host.get_fact(BackupCount, user=user, stanza=stanza) == 0
         server.shell(name=f"Create the {stanza} stanza and take the first full backup",
                      commands=[f"{run_as} stanza-create && {run_as} --type=full backup"],
                      _chdir="/", _if=lambda: fresh)
@@ -155,9 +166,9 @@ def configure_backups(roles: list[str]) -> None:
                      "/etc/systemd/system/gept-restore-drill.service"),
             rendered("pgbackrest/restore-drill.timer.j2",
                      "/etc/systemd/system/gept-restore-drill.timer")])
+        systemd.daemon_reload(name="Reload systemd for the restore drill's units",
+                              _if=timer.did_change)
         # The drill runs where it cannot touch the live primary: on the standbys.
         systemd.service(name="Schedule the weekly restore drill (standbys)",
-                        service="gept-restore-drill.timer",
-                        running=host.name != data.db_primary,
-                        enabled=host.name != data.db_primary,
-                        daemon_reload=timer.did_change)
+                        service="gept-restore-drill.timer", running=not primary,
+                        enabled=not primary)
