@@ -36,8 +36,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("GEPT_LAB_PREFIX", "grec-")
-os.environ.setdefault("GEPT_LAB_PORT_OFFSET", "1500")
+# Its own lab unless the caller names one (set before gept.lab reads them, in main()).
+OWN_LAB = {"GEPT_LAB_PREFIX": "grec-", "GEPT_LAB_PORT_OFFSET": "1500"}
 
 WRITE_SECONDS = 45.0   # more than one archive_timeout (30 s) of writes before the kill
 TABLE = "bench_recovery_5min"
@@ -305,6 +305,8 @@ def measure_switchover(lab: Any) -> tuple[int, int] | None:
 
 def main() -> int:
     """Run the benchmark; exit 1 when a step fails."""
+    for name, value in OWN_LAB.items():
+        os.environ.setdefault(name, value)
     from gept import convergence
     from gept.lab.lab import Lab
 

@@ -26,6 +26,7 @@ import pytest
 from agentside import (
     AGENT_GEPT,
     AGENT_HOME,
+    LAB_ENV,
     REPO,
     agent_gept,
     agent_runbook,
@@ -114,6 +115,16 @@ def now_iso() -> str:
 
 
 # ------------------------------------------------------------------ through the runner
+
+
+def _agent_mcp() -> Any:
+    """The agent's own ``gept mcp`` over stdio, as an MCP client starts it (as gept-agent)."""
+    from mcp import StdioServerParameters
+
+    return StdioServerParameters(
+        command=RUNUSER, args=["-u", "gept-agent", "--", AGENT_GEPT, "mcp",
+                               "--inventory", str(REPO / "inventory" / "lab.py")],
+        env={"HOME": str(AGENT_HOME), "PATH": "/usr/bin:/bin", **LAB_ENV}, cwd="/tmp")
 
 def test_a_draft_runbook_is_refused_for_the_agent(converged: LabHandle,
                                                   before: dict[str, str]) -> None:
@@ -236,17 +247,13 @@ def test_the_agents_sudo_is_exactly_its_runbooks(converged: LabHandle) -> None:
 
 def test_mcp_serves_the_catalogue_it_started_with(converged: LabHandle) -> None:
     import anyio
-    from mcp import ClientSession, StdioServerParameters
+    from mcp import ClientSession
     from mcp.client.stdio import stdio_client
 
     late = REPO / "runbooks" / "late-arrival.yaml"
 
     async def session() -> tuple[list[str], dict[str, Any], dict[str, Any]]:
-        params = StdioServerParameters(
-            command=RUNUSER, args=["-u", "gept-agent", "--", AGENT_GEPT, "mcp",
-                                     "--inventory", str(REPO / "inventory" / "lab.py")],
-            env={"HOME": str(AGENT_HOME), "PATH": "/usr/bin:/bin"}, cwd="/tmp")
-        async with stdio_client(params) as (read, write), \
+        async with stdio_client(_agent_mcp()) as (read, write), \
                 ClientSession(read, write) as client:
             await client.initialize()
             # A person drops a runbook in after the server started (an agent cannot write
@@ -276,7 +283,7 @@ def _data(result: Any) -> dict[str, Any]:
 
 def test_a_persons_approval_works_through_mcp_once(converged: LabHandle) -> None:
     import anyio
-    from mcp import ClientSession, StdioServerParameters
+    from mcp import ClientSession
     from mcp.client.stdio import stdio_client
 
     def started() -> str:
@@ -290,11 +297,7 @@ def test_a_persons_approval_works_through_mcp_once(converged: LabHandle) -> None
     first = started()
 
     async def session() -> list[dict[str, Any]]:
-        params = StdioServerParameters(
-            command=RUNUSER, args=["-u", "gept-agent", "--", AGENT_GEPT, "mcp",
-                                     "--inventory", str(REPO / "inventory" / "lab.py")],
-            env={"HOME": str(AGENT_HOME), "PATH": "/usr/bin:/bin"}, cwd="/tmp")
-        async with stdio_client(params) as (read, write), \
+        async with stdio_client(_agent_mcp()) as (read, write), \
                 ClientSession(read, write) as client:
             await client.initialize()
             return [_data(await client.call_tool("run_restart_postgres",
