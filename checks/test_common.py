@@ -22,9 +22,15 @@ def _ruleset(target: Target) -> str:
 
 
 def _open_ports(ruleset: str) -> set[int]:
+    """Ports the firewall accepts from anyone. A rule naming its sources (``ip saddr``:
+    PostgreSQL, pgBackRest and the standby's exporter between named hosts) opens nothing
+    to the world; ``checks/test_standby.py`` checks those peers."""
     ports: set[int] = set()
-    for match in re.finditer(r"tcp dport (\{[^}]*\}|\S+) accept", ruleset):
-        ports.update(int(p) for p in re.findall(r"\d+", match.group(1)))
+    for line in ruleset.splitlines():
+        if "saddr" in line:
+            continue
+        for match in re.finditer(r"tcp dport (\{[^}]*\}|\S+) accept", line):
+            ports.update(int(p) for p in re.findall(r"\d+", match.group(1)))
     return ports
 
 

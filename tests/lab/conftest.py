@@ -68,11 +68,17 @@ class LabHandle:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test under tests/lab/ needs the lab: mark it so ``-m 'not lab'`` skips them."""
+    """Every test under tests/lab/ needs the lab: mark it so ``-m 'not lab'`` skips them.
+
+    Tests marked ``rewinds_the_lab`` (a restore of the live database from the repository:
+    a new timeline, the standby re-seeded, every service restarted) run after all others,
+    so that no other test starts on a lab still settling from them.
+    """
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.lab)
+    items.sort(key=lambda item: item.get_closest_marker("rewinds_the_lab") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -166,6 +166,7 @@ def test_restore_drill_reports_a_difference(converged: LabHandle) -> None:
     _archived_through(converged)
 
 
+@pytest.mark.rewinds_the_lab
 def test_restore_postgres_needs_an_approval_and_brings_back_what_was_archived(
         converged: LabHandle) -> None:
     code, refused = agent_runbook("run", "restore-postgres")

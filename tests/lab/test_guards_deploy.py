@@ -121,16 +121,18 @@ AMPERE = ("--limit", "ampere")
 def test_restart_postgres_zone(converged_lab: Any, coordination: dict[str, str]) -> None:
     lab = converged_lab
     settings = dict(lab.inventory.host("ampere").data["postgres_settings"])
-    changed = {**settings, "max_connections": "110"}
+    # shared_buffers: restart-only, and a standby need not match it (max_connections above
+    # the standby's would pause its replay for good).
+    changed = {**settings, "shared_buffers": "144MB"}
     args = (*AMPERE, "--data", f"postgres_settings={json.dumps(changed)}")
     check_refusals(lab, args, "restart-postgres")
     started = _psql(lab, "SELECT pg_postmaster_start_time()")
     _, token = through_guard(args, "restart-postgres")
-    assert _psql(lab, "SHOW max_connections") == "110"
+    assert _psql(lab, "SHOW shared_buffers") == "144MB"
     assert _psql(lab, "SELECT pg_postmaster_start_time()") != started, "not restarted"
     # Back to the inventory's value: another restart, another token.
     through_guard((*AMPERE,), "restart-postgres")
-    assert _psql(lab, "SHOW max_connections") == settings["max_connections"]
+    assert _psql(lab, "SHOW shared_buffers") == settings["shared_buffers"]
     # The first token was used: the same plan again is refused.
     body = refusal(deploy(args, token))
     assert "used" in body.get("reason", "")
