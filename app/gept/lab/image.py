@@ -55,7 +55,8 @@ LAB_PACKAGES: tuple[str, ...] = (
     # Ampere: PostgreSQL and the Docker engine with compose v1 (bookworm has no plugin)
     "postgresql-15", "postgresql-client-15", "docker.io", "docker-compose",
     # Every database host and Hydra (the lab's backup repository): pgBackRest; the
-    # standby's metrics exporter
+    # standby's metrics exporter (disabled in the image: its package starts it on :9100,
+    # the 5m collector's port on Ampere; the standby's deploy enables it on its own port)
     "pgbackrest", "prometheus-node-exporter",
     # Hydra: the SSH tunnel to Ampere's PostgreSQL
     "autossh",
@@ -104,6 +105,7 @@ RUN chmod 0755 /usr/sbin/policy-rc.d \\
  && apt-get install -y --no-install-recommends {packages} \\
  && update-ca-certificates \\
  && systemctl enable ssh.service gept-lab-hostkeys.service \\
+ && systemctl disable prometheus-node-exporter.service \\
  && rm -f /etc/ssh/ssh_host_* /usr/sbin/policy-rc.d \\
  && apt-get clean
 STOPSIGNAL SIGRTMIN+3
