@@ -169,7 +169,8 @@ def test_production_inventory_plans_against_lab_hosts_only(converged_lab: Any,
     plan = json.loads(proc.stdout)["plan"]
     names = {op["name"] for op in plan}
     assert "Run the recommendation engine | Start the recommendation engine" in names
-    assert "Run the database tunnel to Ampere | Start the database tunnel" in names
+    assert ("Run the database tunnel to Ampere | Start the database tunnel "
+            "(gept-db-tunnel.service)") in names
     # Production differs from the lab in data only: Grafana is started there, GPUs are used.
     assert any(op["name"] == "Run monitoring | Write the monitoring configuration and project"
                and "ampere" in op["hosts_with_change"] for op in plan)
