@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gept.guards.approval import Approval
-from gept.guards.zones import GATE_ZONES
+from gept.guards.zones import GATE_ZONES, GateAction
 
 ENV_FILE = Path("/etc/gept/gept.env")
 STOPPED_MARK = "# gept-runbook-stopped: "
@@ -31,11 +31,18 @@ class ActionFailed(Exception):
 
 @dataclass(frozen=True)
 class Action:
-    """A danger-zone action: its zone, its arguments and what it does."""
+    """A danger-zone action: its name, its arguments and what it does; its zone is the
+    name's in :data:`gept.guards.zones.GATE_ZONES` (written there only).
+    """
 
-    zone: str
+    name: GateAction
     args: tuple[str, ...]
     run: Callable[[Approval, dict[str, str]], str]
+
+    @property
+    def zone(self) -> str:
+        """The danger zone whose approval this action needs."""
+        return GATE_ZONES[self.name]
 
 
 def _sh(argv: list[str], timeout: float = 300) -> str:
@@ -143,20 +150,17 @@ def _replication(name: str) -> Callable[[Approval, dict[str, str]], str]:
     return run
 
 
-ACTIONS: dict[str, Action] = {
-    "restart-postgres": Action(GATE_ZONES["restart-postgres"], (), restart_postgres),
-    "stop-hydra-inference": Action(GATE_ZONES["stop-hydra-inference"], (),
-                                   stop_hydra_inference),
-    "promote-model": Action(GATE_ZONES["promote-model"], ("model-id",), promote_model),
-    "rollback-model": Action(GATE_ZONES["rollback-model"], ("scope",), rollback_model),
-    "restore-postgres": Action(GATE_ZONES["restore-postgres"], ("target",), restore_postgres),
-    "fence-postgres": Action(GATE_ZONES["fence-postgres"], (), _replication("fence_postgres")),
-    "promote-standby": Action(GATE_ZONES["promote-standby"], (),
-                              _replication("promote_standby")),
-    "demote-primary": Action(GATE_ZONES["demote-primary"], ("peer",),
-                             _replication("demote_primary")),
-}
-assert set(ACTIONS) == set(GATE_ZONES)  # the gate serves exactly the declared actions
+_ACTIONS: tuple[Action, ...] = (
+    Action("restart-postgres", (), restart_postgres),
+    Action("stop-hydra-inference", (), stop_hydra_inference),
+    Action("promote-model", ("model-id",), promote_model),
+    Action("rollback-model", ("scope",), rollback_model),
+    Action("restore-postgres", ("target",), restore_postgres),
+    Action("fence-postgres", (), _replication("fence_postgres")),
+    Action("promote-standby", (), _replication("promote_standby")),
+    Action("demote-primary", ("peer",), _replication("demote_primary")),
+)
+ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
 ARG_PATTERNS = {"model-id": r"[1-9][0-9]{0,9}", "scope": r"global|item:[1-9][0-9]{0,6}",
                 # "latest", or a UTC time as pgBackRest's --target takes it
                 "target": r"latest|20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]"

@@ -34,7 +34,9 @@ GateAction = Literal["restart-postgres", "stop-hydra-inference", "promote-model"
                      "demote-primary"]
 # The arguments a gate action may take (gept.gate.actions validates each by its pattern).
 GateArg = Literal["model-id", "scope", "target", "peer"]
-GATE_ZONES: dict[str, str] = {
+# Each action's zone, keyed by the literal (mypy holds keys and zones to the two Literals;
+# a unit test holds the keys to every GateAction, and the gate serves exactly these).
+GATE_ZONES: dict[GateAction, Zone] = {
     "restart-postgres": "restart-postgres",
     "stop-hydra-inference": "stop-hydra-inference",
     "promote-model": "model-registry",

@@ -96,8 +96,8 @@ def zones_in(text: str, targets: Iterable[str]) -> set[str]:
     """
     found = {zone for zone, pats in ZONE_PATTERNS.items() if any(p.search(text) for p in pats)}
     gate = re.match(r"gept-gate (\S+)", text)
-    if gate and gate.group(1) in GATE_ZONES:
-        found.add(GATE_ZONES[gate.group(1)])
+    if gate:
+        found.update(zone for action, zone in GATE_ZONES.items() if action == gate.group(1))
     if "hydra" in set(targets) and any(p.search(text) for p in _HYDRA_INFERENCE):
         found.add("stop-hydra-inference")
     return found
