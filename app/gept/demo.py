@@ -80,10 +80,11 @@ def forward_8000(shell: LabShell) -> str | None:
 def run(days: int, forward: bool) -> dict[str, Any]:
     """Every step of the demo; returns what it did, for the summary."""
     from gept.lab.lab import Lab
+    from gept.lab.topology import HOST_NAMES
 
     _log("lab up")
     Lab.from_env().up()
-    _log("converging ampere and hydra (deploys/site.py)")
+    _log(f"converging {', '.join(HOST_NAMES)} (deploys/site.py)")
     first = converge()
     if first.returncode != 0:
         raise Failed(f"the deploys failed (exit {first.returncode}): {first.stderr[-3000:]}")
