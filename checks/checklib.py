@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "stale_after_seconds": 600,
     "collector_intervals": dict(COLLECTOR_INTERVALS),
     "collector_metrics_ports": dict(COLLECTOR_METRICS_PORTS),
-    "firewall_open_ports": [22, 8000],
+    "firewall_open_ports": [22],
     "tunnel_service": "gept-db-tunnel.service",
 }
 APP_ROOTS = {"ampere": "/opt/recommendation-engine", "hydra": "/opt/gept/app"}

@@ -46,8 +46,9 @@ grafana_port = 3001
 node_exporter_port = 9110
 postgres_exporter_port = 9187
 tunnel_local_port = 15432
-# Ports the firewall opens to the world: SSH and the engine, nothing else.
-firewall_open_ports = [22, 8000]
+# Ports the firewall opens to the world: SSH only; Ampere adds the engine's TLS port
+# (group_data/ampere.py). Ports for named peers come from the deploys (firewall_peers).
+firewall_open_ports = [22]
 
 # -- database hosts (Ampere, the primary, and the standbys of group db_standby) ---------
 # The host whose PostgreSQL is the primary; the others in db_standby stream from it. After
