@@ -133,7 +133,7 @@ GePT is running in the lab (converged in {result['converge_seconds']} s).
                curl -H "X-API-Key: $(cat {key_file})" \\
                  '{result['engine_url']}/api/v1/recommendations?capital=10000000&slots=4'
   health:      curl {result['engine_url']}/api/v1/health
-  hosts:       gept lab ssh ampere | gept lab ssh hydra     (status: gept lab status)
+  hosts:       gept lab ssh ampere | hydra | ampere-standby     (status: gept lab status)
   collectors:  gept lab ssh ampere -- curl -s localhost:{8080}/status.json
   prometheus:  ssh -F {topo.ssh_config_path} -L 9090:127.0.0.1:9090 ampere  (firewalled;
                published port {ports.get('prometheus')} is closed by design)
