@@ -276,11 +276,11 @@ def test_loop_is_bounded_and_stops_when_asked(db_dsn: str, sim: SimulatorServer,
     import time
 
     runner = CollectorRunner("latest", client, dsn=db_dsn)
-    runner.next_due = lambda now: now + 0.05  # type: ignore[method-assign]
+    runner.next_due = lambda now: now + 0.05  # type: ignore[method-assign]  # a faster clock
     records = runner.loop(max_runs=3, install_signals=False)
     assert [r.status for r in records] == ["ok", "ok", "ok"]
 
-    runner.next_due = lambda now: now + 3600  # type: ignore[method-assign]
+    runner.next_due = lambda now: now + 3600  # type: ignore[method-assign]  # never due
     threading.Timer(0.5, runner.stop).start()
     t0 = time.monotonic()
     records = runner.loop(install_signals=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+from psycopg.rows import TupleRow
 
 from gept.core.clock import utcnow
 from gept.core.errors import IntegrityError, InvalidInput, NeedsCoordination
@@ -88,7 +89,7 @@ def ok(alice: Person, guard: Guard) -> Callable[..., Approval]:
     return make
 
 
-def statuses(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, str]:
+def statuses(conn: psycopg.Connection[TupleRow]) -> dict[int, str]:
     return {int(i): str(s) for i, s in
             conn.execute("SELECT id, status FROM model_registry").fetchall()}
 

@@ -51,15 +51,16 @@ def test_agent_lists_plans_runs_and_is_refused(sshd: LoopbackSshd, tmp_path: Pat
     inventory = sshd.write_inventory(tmp_path / "inventory.py", ["ampere", "hydra"],
                                      tmp_path / "hosts")
     mark = audit.ROOT_LOG.stat().st_size if audit.ROOT_LOG.exists() else 0
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("list_runbooks", {}),
+        ("plan_runbook", {"name": "restart-collector", "params": {"collector": "5m"}}),
+        ("run_check_health", {}),
+        ("run_runbook", {"name": "restart-postgres"}),
+        ("coordination_status", {}),
+        ("run_restart_collector", {"params": {"collector": "5m; reboot"}}),
+    ]
     tools, (listed, planned, health, refused, status, injected) = anyio.run(
-        _session_calls, inventory, [
-            ("list_runbooks", {}),
-            ("plan_runbook", {"name": "restart-collector", "params": {"collector": "5m"}}),
-            ("run_check_health", {}),
-            ("run_runbook", {"name": "restart-postgres"}),
-            ("coordination_status", {}),
-            ("run_restart_collector", {"params": {"collector": "5m; reboot"}}),
-        ])
+        _session_calls, inventory, calls)
     by_name = {t.name: t for t in tools.tools}
     for name in ("list_runbooks", "show_runbook", "plan_runbook", "run_runbook",
                  "coordination_status", "run_check_health", "run_restart_postgres"):

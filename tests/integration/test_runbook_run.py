@@ -451,7 +451,7 @@ verdict:
 
 
 def test_unreachable_host_is_reported_with_the_others(world: dict[str, Path]) -> None:
-    from gept.testing.sshd import free_port
+    from gept.testing.pgserver import free_port
 
     text = world["inv"].read_text()
     world["inv"].write_text(text + f"ghost = [('ghost', {{'ssh_hostname': '127.0.0.1', "

@@ -107,9 +107,9 @@ class _Rows(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        if tag == "tr" and a.get("data-collector"):
-            self._current = a["data-collector"]
-            self.rows[self._current] = {"state": a.get("data-state") or "",
+        if tag == "tr" and (collector := a.get("data-collector")):
+            self._current = collector
+            self.rows[collector] = {"state": a.get("data-state") or "",
                                         "class": a.get("class") or "", "freshness": ""}
         elif tag == "td" and self._current and a.get("class") == "freshness":
             self._in_fresh = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +21,9 @@ from gept.guards import approval as approvals
 from gept.guards.zones import ZONES
 from gept.lab.agent import approver_key
 from gept.lab.topology import LabTopology
+
+if TYPE_CHECKING:
+    from tests.lab.conftest import LabHandle
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -95,7 +98,7 @@ def check_refusals(lab: Any, args: tuple[str, ...], zone: str) -> str:
     before = snapshot(lab)
     first = refusal(deploy(args))
     assert first["zone"] == zone
-    digest = first["plan_hash"]
+    digest: str = first["plan_hash"]
     assert len(digest) == 64
     other = next(z for z in ZONES if z != zone)
     expired = approve(zone, digest, ttl=1)
@@ -110,7 +113,7 @@ def check_refusals(lab: Any, args: tuple[str, ...], zone: str) -> str:
     return digest
 
 
-def _psql(lab: Any, sql: str) -> str:
+def _psql(lab: LabHandle, sql: str) -> str:
     return lab.sh("ampere", f"runuser -u postgres -- psql -d osrs_data -tAc {json.dumps(sql)}"
                   ).strip()
 

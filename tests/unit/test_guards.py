@@ -100,14 +100,17 @@ def test_the_agents_own_key_cannot_approve(people: dict[str, Person],
         guard.require("restart-postgres", H1, text, action="test")
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 def _resign(person: Person, body: dict[str, object]) -> str:
     """What an adversary with *some* key does: write any message and sign it."""
     message = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     sig = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", "gept-approval", "-f",
                           str(person.key)], input=message, capture_output=True,
                          check=True).stdout
-    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
-    return f"gept2.{b64(message)}.{b64(sig)}"
+    return f"gept2.{_b64(message)}.{_b64(sig)}"
 
 
 def test_a_year_long_approval_is_refused_even_when_signed(people: dict[str, Person],
@@ -144,9 +147,8 @@ def test_a_signature_for_another_namespace_is_refused(people: dict[str, Person],
     sig = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", "file", "-f",
                           str(people["alice"].key)], input=message, capture_output=True,
                          check=True).stdout
-    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
     with pytest.raises(NeedsCoordination, match=r"bad signature|not signed"):
-        guard.require("restart-postgres", H1, f"gept2.{b64(message)}.{b64(sig)}",
+        guard.require("restart-postgres", H1, f"gept2.{_b64(message)}.{_b64(sig)}",
                       action="test")
 
 

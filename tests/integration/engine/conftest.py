@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -57,10 +58,9 @@ def make_client() -> Iterator[ClientFactory]:
     """Start an engine app (lifespan included) with the current environment."""
     opened: list[TestClient] = []
 
-    def factory(**settings: object) -> TestClient:
+    def factory(**settings: Any) -> TestClient:
         get_settings.cache_clear()
-        app = create_app(Settings(**settings) if settings else None,  # type: ignore[arg-type]
-                         refresh_interval=0.2)
+        app = create_app(Settings(**settings) if settings else None, refresh_interval=0.2)
         client = TestClient(app)
         client.__enter__()
         opened.append(client)

@@ -210,7 +210,9 @@ def test_metrics_use_the_contract_names(client: TestClient) -> None:
     assert 'route="/api/v1/predictions/{item_id}",status="404"' in text
     assert re.search(r"^gept_engine_db_up 1\.0$", text, re.M)
     assert re.search(r"^gept_models_active 1\.0$", text, re.M)
-    age = float(re.search(r"^gept_predictions_age_seconds (\S+)$", text, re.M).group(1))
+    age_line = re.search(r"^gept_predictions_age_seconds (\S+)$", text, re.M)
+    assert age_line is not None
+    age = float(age_line.group(1))
     assert 0 <= age < 600
 
 
@@ -241,8 +243,11 @@ def test_metrics_report_inference_runs_per_role(client: TestClient, engine_env: 
     text = client.get("/metrics").text
     assert re.search(r'^gept_inference_last_run_failed\{role="primary"\} 1\.0$', text, re.M)
     assert re.search(r'^gept_inference_last_run_failed\{role="fallback"\} 0\.0$', text, re.M)
-    primary = float(re.search(r'^gept_inference_last_success_timestamp_seconds'
-                              r'\{role="primary"\} (\S+)$', text, re.M).group(1))
-    fallback = float(re.search(r'^gept_inference_last_success_timestamp_seconds'
-                               r'\{role="fallback"\} (\S+)$', text, re.M).group(1))
+    primary_line = re.search(r'^gept_inference_last_success_timestamp_seconds'
+                             r'\{role="primary"\} (\S+)$', text, re.M)
+    fallback_line = re.search(r'^gept_inference_last_success_timestamp_seconds'
+                              r'\{role="fallback"\} (\S+)$', text, re.M)
+    assert primary_line is not None
+    assert fallback_line is not None
+    primary, fallback = float(primary_line.group(1)), float(fallback_line.group(1))
     assert fallback - primary == pytest.approx(360, abs=5)

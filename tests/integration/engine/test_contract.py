@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from contract_calls import W1_FIELDS, WEB_USER, items_of, web_w1
+from contract_calls import W1_FIELDS, WEB_USER, Kind, Param, items_of, web_w1
 from engine_seed import API_KEY, HEADERS
 from fastapi.testclient import TestClient
 
@@ -126,8 +126,8 @@ def test_unlimited_tier_may_ask_for_twenty_slots(web: TestClient) -> None:
 
 def test_w2_single_object_or_404_not_recommended(web: TestClient) -> None:
     rec = web_w1(web).json()[0]
-    params = {"user_id": WEB_USER, "capital": 1_000_000_000, "style": "hybrid",
-              "risk": "medium"}
+    params: dict[str, Param] = {"user_id": WEB_USER, "capital": 1_000_000_000,
+                                "style": "hybrid", "risk": "medium"}
     resp = web.get(f"/api/v1/recommendations/item/{rec['itemId']}", params=params,
                    headers=HEADERS)
     assert resp.status_code == 200
@@ -195,11 +195,12 @@ def test_w4_hourly_high_low_and_trend(web: TestClient) -> None:
 
 # -- W5: opportunities --------------------------------------------------------------------
 
-W5_FIELDS = {"id": str, "item_id": int, "item_name": str, "icon_url": str, "buy_price": int,
-             "sell_price": int, "offset_pct": float, "quantity": int, "capital_required": int,
-             "expected_profit": int, "expected_hours": float, "confidence": str,
-             "fill_probability": float, "volume_24h": (int, type(None)), "trend": str,
-             "why_chips": list, "category": str, "model_id": str}
+W5_FIELDS: dict[str, Kind] = {
+    "id": str, "item_id": int, "item_name": str, "icon_url": str, "buy_price": int,
+    "sell_price": int, "offset_pct": float, "quantity": int, "capital_required": int,
+    "expected_profit": int, "expected_hours": float, "confidence": str,
+    "fill_probability": float, "volume_24h": (int, type(None)), "trend": str,
+    "why_chips": list, "category": str, "model_id": str}
 
 
 def test_w5_the_home_page_body_and_every_field(web: TestClient) -> None:

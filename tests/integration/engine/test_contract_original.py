@@ -145,7 +145,7 @@ def test_o28_legacy_outcome_carries_the_rec_id_in_the_body(web: TestClient,
 
 def test_o11_by_name_answers_w2_or_404_with_suggestions(web: TestClient) -> None:
     rec = web_w1(web).json()[0]
-    params = {"capital": 1_000_000_000, "style": "hybrid", "risk": "medium"}
+    params: dict[str, str | int] = {"capital": 1_000_000_000, "style": "hybrid", "risk": "medium"}
     found = web.get("/api/v1/recommendations/item", headers=HEADERS,
                     params={**params, "name": rec["item"]})
     assert found.status_code == 200, found.text

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import httpx
 from engine_seed import HEADERS
 from fastapi.testclient import TestClient
 
 from gept.testing.pgserver import PgServer
+
+if TYPE_CHECKING:
+    import httpx2  # what starlette's TestClient answers with (mcp installs it)
 
 RECS = "/api/v1/recommendations?capital=10000000"
 
@@ -27,7 +30,7 @@ def wait_for(check: Callable[[], bool], seconds: float) -> bool:
 def test_database_restart_gives_503_then_serves_again_without_restart(
         client: TestClient, pg_server: PgServer) -> None:
     assert client.get(RECS, headers=HEADERS).status_code == 200
-    last: dict[str, httpx.Response] = {}
+    last: dict[str, httpx2.Response] = {}
 
     def status_is(path: str, code: int) -> Callable[[], bool]:
         def check() -> bool:

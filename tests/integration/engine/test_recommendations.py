@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
 from engine_seed import HEADERS, ITEMS, ClientFactory, Row, older, seed_batch
 from fastapi.testclient import TestClient
 
-from gept.engine.policy import RISKS, STYLES, VOLUME_SHARE
+from gept.engine.policy import RISKS, STYLES, VOLUME_SHARE, Risk, Style
 from gept.engine.schemas import RecommendationsOut
 from gept.market.tax import tax_per_item
 
@@ -18,17 +19,17 @@ LIMITS = {i: lim for i, _, lim, *_ in ITEMS}
 VOLUMES = {i: vol for i, _, _, vol, *_ in ITEMS}
 
 
-def get_recs(client: TestClient, **params: object) -> dict:
+def get_recs(client: TestClient, **params: str | int) -> dict[str, Any]:
     resp = client.get("/api/v1/flips", params=params, headers=HEADERS)
     assert resp.status_code == 200, resp.text
-    body = resp.json()
+    body: dict[str, Any] = resp.json()
     RecommendationsOut.model_validate(body)  # the documented shape, field by field
     return body
 
 
-def expected_best(rows: list[Row], style: str, risk: str) -> dict[int, Row]:
+def expected_best(rows: list[Row], style: Style, risk: Risk) -> dict[int, Row]:
     """Oracle: the best eligible configuration per item, by EV x fill probability."""
-    w, t = STYLES[style], RISKS[risk]  # type: ignore[index]
+    w, t = STYLES[style], RISKS[risk]
     best: dict[int, Row] = {}
     for r in rows:
         if not (w.min_hours <= r.hour_offset <= w.max_hours
@@ -46,9 +47,9 @@ def expected_best(rows: list[Row], style: str, risk: str) -> dict[int, Row]:
 @pytest.mark.parametrize("style", ["active", "hybrid", "passive"])
 @pytest.mark.parametrize("risk", ["low", "medium", "high"])
 def test_recommendations_follow_style_window_and_risk_thresholds(
-        client: TestClient, market: list[Row], style: str, risk: str) -> None:
+        client: TestClient, market: list[Row], style: Style, risk: Risk) -> None:
     body = get_recs(client, capital=50_000_000, style=style, risk=risk, slots=8)
-    w, t = STYLES[style], RISKS[risk]  # type: ignore[index]
+    w, t = STYLES[style], RISKS[risk]
     oracle = expected_best(market, style, risk)
     for rec in body["recommendations"]:
         assert w.min_hours <= rec["window_hours"] <= w.max_hours
@@ -171,7 +172,7 @@ def test_new_batch_is_served_without_restart(
     with psycopg.connect(engine_env) as conn:
         seed_batch(conn, newer, [Row(104, 2, 0.015, 0.5, 0.02, 2_000, 2_080)])
     deadline = time.monotonic() + 10
-    body: dict = {}
+    body: dict[str, Any] = {}
     while time.monotonic() < deadline:
         body = get_recs(client, capital=1_000_000, style="active", risk="high")
         if body["recommendations"] and body["recommendations"][0]["item_id"] == 104 and \

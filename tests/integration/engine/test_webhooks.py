@@ -13,10 +13,13 @@ from typing import Any
 import psycopg
 import pytest
 from engine_seed import HEADERS, ClientFactory, Row
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gept.core.clock import align, utcnow
 from gept.db import partitions
+from gept.engine.alerts import Monitor
+from gept.engine.cache import EngineState
 from gept.engine.webhook import sign, verify
 from gept.testing.pgserver import PgServer
 
@@ -121,8 +124,10 @@ def set_latest(dsn: str, item: int, high: int, low: int) -> None:
 
 
 def tick(client: TestClient) -> int:
-    sent: int = client.portal.call(client.app.state.monitor.tick)  # type: ignore[attr-defined]
-    return sent
+    assert client.portal is not None                    # a started engine
+    assert isinstance(client.app, FastAPI)
+    monitor: Monitor = client.app.state.monitor
+    return client.portal.call(monitor.tick)
 
 
 def test_a_signed_event_is_recorded_and_its_replay_refused(hooked: TestClient,
@@ -197,13 +202,16 @@ def test_trade_lifecycle_and_the_registry_survives_a_restart(
         rows = conn.execute("SELECT trade_id, status, sell_price FROM engine_trades "
                             "ORDER BY trade_id").fetchall()
     assert rows == [("trade-1", "open", 1_580_000), ("trade-2", "completed", 104)]
-    positions = restarted.portal.call(_positions, restarted)  # type: ignore[union-attr]
+    assert restarted.portal is not None
+    positions = restarted.portal.call(_positions, restarted)
     assert positions == {102: frozenset({USER})}
 
 
 async def _positions(client: TestClient) -> dict[int, frozenset[str]]:
     from gept.engine import trades
-    async with client.app.state.engine.pool.connection() as conn:  # type: ignore[attr-defined]
+    assert isinstance(client.app, FastAPI)
+    engine: EngineState = client.app.state.engine
+    async with engine.pool.connection() as conn:
         return await trades.positions(conn)
 
 
@@ -304,7 +312,8 @@ def test_crowding_keeps_many_users_out_of_one_item(market: list[Row],
                                                    make_client: ClientFactory) -> None:
     monkeypatch.setenv("GEPT_CROWDING_LIMIT", "1")
     client = make_client()
-    params = {"capital": 500_000_000, "style": "passive", "risk": "high", "slots": 1}
+    params: dict[str, str | int] = {"capital": 500_000_000, "style": "passive", "risk": "high",
+                                    "slots": 1}
 
     def first_item(user: str) -> int:
         recs = client.get("/api/v1/recommendations", params={**params, "user_id": user},

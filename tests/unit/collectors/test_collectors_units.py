@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from gept.collectors.cli import parse_time
 from gept.collectors.jobs import Batch
 from gept.collectors.metrics import CollectorMetrics
 from gept.collectors.runner import CollectorRunner
-from gept.collectors.runs import CollectorState, RunRecord
+from gept.collectors.runs import CollectorState, RunRecord, RunStatus
 from gept.collectors.status import human_age, human_interval, render_html
 from gept.core.config import COLLECTOR_INTERVALS
 from gept.core.errors import InvalidInput
@@ -22,9 +23,9 @@ from gept.market.client import WikiClient
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
-def state(name: str, ago: float | None, last_status: str = "ok") -> CollectorState:
+def state(name: str, ago: float | None, last_status: RunStatus = "ok") -> CollectorState:
     success = NOW - timedelta(seconds=ago) if ago is not None else None
-    last = RunRecord(name, started_at=NOW - timedelta(seconds=5), status=last_status)  # type: ignore[arg-type]
+    last = RunRecord(name, started_at=NOW - timedelta(seconds=5), status=last_status)
     return CollectorState(name, COLLECTOR_INTERVALS[name], last, success, 10, 1, 0, 10, NOW)
 
 
@@ -35,13 +36,13 @@ def state(name: str, ago: float | None, last_status: str = "ok") -> CollectorSta
     ("1h", 60, "failed", "failing"),
     ("news", None, "failed", "never"),
 ])
-def test_state_is_stale_after_twice_the_interval(name: str, ago: float | None, last: str,
+def test_state_is_stale_after_twice_the_interval(name: str, ago: float | None, last: RunStatus,
                                                  expected: str) -> None:
     assert state(name, ago, last).state == expected
 
 
 def test_html_marks_stale_rows_red_and_escapes_errors() -> None:
-    data = {"generated_at": NOW.isoformat(), "ok": False, "stale": ["latest"],
+    data: dict[str, Any] = {"generated_at": NOW.isoformat(), "ok": False, "stale": ["latest"],
             "collectors": [state("5m", 30).to_dict(), state("latest", 900).to_dict()],
             "gaps": {"open": [], "unrecoverable": []}}
     data["collectors"][1]["last_run"]["error"] = "<script>alert(1)</script>"

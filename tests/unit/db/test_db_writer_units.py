@@ -52,7 +52,7 @@ def test_write_result_counts_duplicates() -> None:
 
 def test_only_price_tables_take_price_blocks() -> None:
     with pytest.raises(ValueError, match="price_data_5min"):
-        write_price_blocks(None, "items", [])  # type: ignore[arg-type]
+        write_price_blocks(None, "items", [])  # type: ignore[arg-type]  # refused before use
 
 
 def test_partition_names_and_month_rollover() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
@@ -24,7 +25,7 @@ def test_intervals_are_read_from_what_runs_not_from_the_record() -> None:
 
 
 def test_deleting_the_intervals_record_does_not_blind_the_zone() -> None:
-    blind = {"running": {}, "compose": {}, "record": None, "deployed": True}
+    blind: dict[str, Any] = {"running": {}, "compose": {}, "record": None, "deployed": True}
     assert guard.deployed_intervals(blind) is None
     assert guard.interval_changes(None, {"1h": 3600, "5m": 300}, project_deployed=True) == [
         {"collector": "1h", "from": "unknown", "to": 3600},

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from gept.db.replication import slot_name
+
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 
 from deploys.facts.standby import PostgresReplicationState, ResolvedAddresses  # noqa: E402
-from deploys.tasks.standby import RoleRefused, decide, slot_name  # noqa: E402
+from deploys.tasks.standby import RoleRefused, decide  # noqa: E402
 
 FRESH = {"signal": False, "masked": False, "database": False, "recovery": False}
 PRIMARY = {"signal": False, "masked": False, "database": True, "recovery": False}

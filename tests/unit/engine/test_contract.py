@@ -122,9 +122,13 @@ def test_alerts_only_when_the_sell_price_is_above_the_market() -> None:
     assert sell is not None
     assert (sell["type"], sell["adjustedSellPrice"]) == ("SELL_NOW", 980)
     # The market moving on does not make a new alert; relisting the trade does.
-    assert alert_for(trade, high=1040, low=1030)["id"] == adjust["id"]  # type: ignore[index]
+    again = alert_for(trade, high=1040, low=1030)
+    assert again is not None
+    assert again["id"] == adjust["id"]
     relisted = OpenTrade("t", "u", 1, "X", buy_price=1000, sell_price=1090, quantity=3)
-    assert alert_for(relisted, high=1040, low=1030)["id"] != adjust["id"]  # type: ignore[index]
+    new = alert_for(relisted, high=1040, low=1030)
+    assert new is not None
+    assert new["id"] != adjust["id"]
 
 
 def test_crowding_counts_deliveries_in_the_window_and_open_trades() -> None:

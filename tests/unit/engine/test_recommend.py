@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gept.engine.cache import build_snapshot
-from gept.engine.policy import RISKS, STYLES, VOLUME_SHARE, loosest
+from gept.engine.policy import RISKS, STYLES, VOLUME_SHARE, Risk, Style, loosest
 from gept.engine.recommend import Candidate, parse_rec_id, pick, quantity, rank, rec_id
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -45,7 +45,7 @@ def test_quantity_takes_the_tightest_bound(per_slot: int | None, limit: int | No
 
 
 def test_pick_fills_at_most_slots_best_first_and_skips_what_does_not_fit() -> None:
-    ranked = {("hybrid", "medium"): rank([
+    ranked: dict[tuple[Style, Risk], list[Candidate]] = {("hybrid", "medium"): rank([
         cand(1, p=0.9, ev=0.02),                       # best
         cand(2, p=0.8, ev=0.02, buy=50, sell=51),      # unprofitable after tax
         cand(3, p=0.7, ev=0.02, buy=10_000_000, sell=11_000_000),  # unaffordable
@@ -111,5 +111,5 @@ def test_policy_tables_are_consistent() -> None:
 def test_candidate_is_immutable() -> None:
     c = cand()
     with pytest.raises(AttributeError):
-        c.buy_price = 5  # type: ignore[misc]
+        c.buy_price = 5  # type: ignore[misc]  # the point: a frozen dataclass refuses it
     assert replace(c, buy_price=5).unit_profit == 1_100 - 22 - 5

@@ -79,8 +79,9 @@ def test_move_sets_lists_and_clears_a_running_simulators_moves() -> None:
 
     with SimulatorServer(items=15, seed=2) as sim:
         item = sim.market.item_ids.tolist()[3]
-        run = lambda *a: subprocess.run([GEPT, "market", "move", *a, "--url", sim.url],  # noqa: E731
-                                        capture_output=True, text=True, timeout=60)
+        def run(*a: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([GEPT, "market", "move", *a, "--url", sim.url],
+                                  capture_output=True, text=True, timeout=60)
         set_ = run(str(item), "--change", "-0.15", "--at", "2026-12-02T03:00:00Z", "--json")
         assert set_.returncode == 0, set_.stderr
         assert json.loads(set_.stdout)["moves"][0]["since"] == 1796180400.0

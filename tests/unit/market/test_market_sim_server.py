@@ -31,8 +31,8 @@ AGENT = {"User-Agent": "gept-tests/0.1 (ops@example.org)"}  # default agents get
 _HTTP = httpx.Client(timeout=10, headers=AGENT)  # keep-alive: many small requests stay cheap
 
 
-def get(sim: SimulatorServer, path: str, **kw: object) -> httpx.Response:
-    return _HTTP.get(sim.url + path, **kw)  # type: ignore[arg-type]
+def get(sim: SimulatorServer, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return _HTTP.get(sim.url + path, headers=headers)
 
 
 def test_two_servers_with_one_seed_answer_the_same_bytes() -> None:
@@ -224,16 +224,20 @@ def test_a_scripted_move_drops_one_item_on_every_view_and_clears(sim: SimulatorS
                                "until": None}]
     old = {r.item_id: r for r in parse.parse_latest(before["/latest"]).rows}
     new = {r.item_id: r for r in parse.parse_latest(get(sim, "/latest").content).rows}
-    assert new[item].high == pytest.approx(old[item].high * 0.8, rel=0.002)  # type: ignore[operator]
-    assert new[item].low == pytest.approx(old[item].low * 0.8, rel=0.002)  # type: ignore[operator]
+    old_high, old_low = old[item].high, old[item].low
+    assert old_high is not None
+    assert old_low is not None
+    assert new[item].high == pytest.approx(old_high * 0.8, rel=0.002)
+    assert new[item].low == pytest.approx(old_low * 0.8, rel=0.002)
     assert {i: r for i, r in new.items() if i != item} == \
         {i: r for i, r in old.items() if i != item}          # one item moved, no other
     for path in ("/5m", "/1h"):                               # blocks rendered before: stale
         was = {r.item_id: r for r in parse.parse_snapshot(before[path], path).rows}
         now = {r.item_id: r for r in parse.parse_snapshot(get(sim, path).content, path).rows}
         if item in now:
-            assert now[item].avg_high_price == pytest.approx(  # type: ignore[union-attr]
-                was[item].avg_high_price * 0.8, rel=0.002)  # type: ignore[operator]
+            was_high = was[item].avg_high_price
+            assert was_high is not None
+            assert now[item].avg_high_price == pytest.approx(was_high * 0.8, rel=0.002)
         assert {i: r for i, r in now.items() if i != item} == \
             {i: r for i, r in was.items() if i != item}
     series = parse.parse_timeseries(
@@ -254,8 +258,9 @@ def test_a_move_scheduled_on_the_clock_happens_on_its_own(sim: SimulatorServer) 
     item = _liquid_item(sim)
     httpx.post(sim.url + "/_sim/moves", json={"item": item, "change": -0.3,
                                               "at": "2026-01-01T00:10:00Z"})
-    price = lambda: {r.item_id: r for r in parse.parse_latest(  # noqa: E731
-        get(sim, "/latest").content).rows}[item].high
+    def price() -> int | None:
+        return {r.item_id: r for r in parse.parse_latest(
+            get(sim, "/latest").content).rows}[item].high
     first = price()
     httpx.post(sim.url + "/_sim/clock", json={"advance": 1200})
     later = price()

@@ -11,7 +11,7 @@ import pytest
 from gept.core.errors import InvalidInput
 from gept.inventory import Host
 from gept.runbook import loader
-from gept.runbook.plan import make_plan
+from gept.runbook.plan import Action, Plan, make_plan
 
 RB = """\
 name: demo
@@ -48,8 +48,8 @@ def catalog(tmp_path: Path) -> loader.Catalog:
     return loader.load_dir(tmp_path)
 
 
-def _cmd(plan: object, step: str) -> str:
-    return next(s for s in plan.steps if s.name == step).actions["ampere"]  # type: ignore[attr-defined]
+def _cmd(plan: Plan, step: str) -> Action:
+    return next(s for s in plan.steps if s.name == step).actions["ampere"]
 
 
 @pytest.mark.parametrize("evil", [

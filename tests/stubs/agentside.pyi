@@ -1,0 +1,4 @@
+"""For mypy: `agentside`, which the tests import by bare name from tests/lab
+(on pytest's sys.path); see README.md."""
+
+from tests.lab.agentside import *  # noqa: F403 - the stub is the whole module
