@@ -117,6 +117,10 @@ class Settings(BaseSettings):
                             description="Local state: approvals ledger, audit trail, caches.")
     stale_after_seconds: int = Field(
         600, description="Predictions older than this are stale (engine, fallback, checks).")
+    db_outage_grace_seconds: float = Field(
+        10.0, description="The engine serves the predictions it holds for this long after "
+                          "its last good read of PostgreSQL (a switchover's second without a "
+                          "primary); then 503. 0: 503 at the first failed read.")
     # Inference refuses to publish predictions from prices older than this (collectors down).
     max_data_age_seconds: int = Field(
         1800, description="Inference refuses to publish from prices older than this.")

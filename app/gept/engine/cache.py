@@ -161,7 +161,8 @@ class EngineState:
 
     def __init__(self, pool: AsyncConnectionPool[Any], *, stale_after_seconds: int,
                  refresh_interval: float = 1.0,
-                 read_pool: AsyncConnectionPool[Any] | None = None) -> None:
+                 read_pool: AsyncConnectionPool[Any] | None = None,
+                 outage_grace_seconds: float = 0.0) -> None:
         self.pool = pool
         # Where the predictions snapshot is read from: a standby when configured
         # (GEPT_DATABASE_READ_URL), else the pool every other statement uses.
@@ -175,6 +176,8 @@ class EngineState:
         self.db_error: str | None = None
         self.db_latency_ms: float | None = None
         self.checked_at = 0.0
+        self.outage_grace_seconds = outage_grace_seconds
+        self.reached_at: float | None = None  # monotonic time of the last good read
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -192,6 +195,21 @@ class EngineState:
         age = max(0.0, time.time() - batch_time.timestamp())
         return Freshness(batch_time, age, age > self.stale_after_seconds,
                          self.stale_after_seconds)
+
+    @property
+    def can_serve(self) -> bool:
+        """True while the batch in memory may be served: the database answered the last
+        refresh, or answered within ``outage_grace_seconds``.
+
+        Why a grace: during a switchover no host accepts connections for a second or two;
+        the batch in memory is the one the database would return, and the freshness headers
+        still say its age. A real outage gives 503 once the grace is over. ``db_up`` (health,
+        readiness, the metric) always says the truth at once.
+        """
+        if self.db_up:
+            return True
+        return (self.snapshot is not None and self.reached_at is not None
+                and time.monotonic() - self.reached_at <= self.outage_grace_seconds)
 
     def mark_down(self, exc: BaseException) -> None:
         """Record that a statement failed because the database is unreachable."""
@@ -214,6 +232,7 @@ class EngineState:
                     if not self.db_up:
                         log.info("database reachable")
                     self.db_up, self.db_error = True, None
+                    self.reached_at = time.monotonic()
                     self.newest_seen = newest
                     if newest is not None and (self.snapshot is None
                                                or self.snapshot.batch_time != newest):

@@ -118,12 +118,13 @@ def authorize(request: Request, presented: str | None) -> EngineState:
 
 
 def serving(state: EngineState) -> Serving:
-    """The batch in memory; 503 while the database is down or no batch exists.
+    """The batch in memory; 503 while the database is down (past the outage grace, see
+    :attr:`EngineState.can_serve`) or no batch exists.
 
     Routes call it in their body, after FastAPI validated their parameters (a dependency
     would run before that validation), so bad input is 422 whatever the state of predictions.
     """
-    if not state.db_up:
+    if not state.can_serve:
         raise DatabaseUnavailable(state.db_error or "database not reachable yet")
     if state.snapshot is None:
         raise NotReady()

@@ -182,7 +182,8 @@ def create_app(settings: Settings | None = None, *, refresh_interval: float = 1.
                         "application_name": "gept-engine-reads", "autocommit": True})
             await read_pool.open(wait=False)
         state = EngineState(pool, stale_after_seconds=settings.stale_after_seconds,
-                            refresh_interval=refresh_interval, read_pool=read_pool)
+                            refresh_interval=refresh_interval, read_pool=read_pool,
+                            outage_grace_seconds=settings.db_outage_grace_seconds)
         app.state.engine = state
         await state.start()
         monitor = Monitor(pool, web, webhook_secret, metrics, app.state.crowding)

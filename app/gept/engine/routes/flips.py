@@ -167,7 +167,7 @@ async def recommendation(
         raise HTTPException(404, detail=f"recommendation {rec_id} not found")
     batch_time, item_id, hours, offset = parsed
     snap = state.snapshot
-    cand = snap.by_id.get(rec_id) if snap is not None and state.db_up else None
+    cand = snap.by_id.get(rec_id) if snap is not None and state.can_serve else None
     if cand is None:
         try:
             async with state.pool.connection() as conn:
