@@ -301,6 +301,11 @@ def measure_switchover(lab: Any) -> tuple[int, int] | None:
         print(f"switchover: the runbook failed (exit {code}): {json.dumps(result)[-2000:]}",
               flush=True)
     failed, total = _wrk_counts(out)
+    if failed:
+        # Which kind: the engine's answers (non-2xx) or the connection (socket errors).
+        print("switchover: wrk says " + "; ".join(
+            line.strip() for line in out.splitlines()
+            if "Non-2xx" in line or "Socket errors" in line), flush=True)
     print(f"switchover (there and back) in {took:.0f} s: {failed} failed of {total} requests "
           f"under wrk; baseline {base_failed} failed of {base_total} in 20 s "
           f"({total / max(took + 5, 1):.0f} vs {base_total / 20:.0f} requests/s, "
